@@ -8,7 +8,7 @@ Docs: https://ftkit.github.io/ftkit/data.html.md"""
 __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'IGNORE', 'FORMATS', 'RowError', 'sharegpt_segments', 'tokenize_segments', 'prompt_ids',
            'load_rows', 'segments_for', 'prepare_dataset', 'format_report']
 
-# %% ../nbs/03_data.ipynb #de799862
+# %% ../nbs/03_data.ipynb #db88a342
 import json
 from collections import Counter
 from pathlib import Path
@@ -16,7 +16,7 @@ import datasets
 from .config import Config
 from .models import resolve_path
 
-# %% ../nbs/03_data.ipynb #b65ac724
+# %% ../nbs/03_data.ipynb #0edcdbd2
 TEMPLATES = {  # conversation name -> (role names, separator after a human turn)
     'alpaca': ({'human': '### Instruction', 'gpt': '### Response'}, '\n\n'),
 }
@@ -44,7 +44,7 @@ def sharegpt_segments(row, conversation='alpaca'):
     if not any(tr for _, tr in segs): raise RowError('no response turn')
     return segs
 
-# %% ../nbs/03_data.ipynb #8e042343
+# %% ../nbs/03_data.ipynb #7b94a902
 IGNORE = -100
 
 def tokenize_segments(tok, segments, train_on_inputs=False):
@@ -57,13 +57,13 @@ def tokenize_segments(tok, segments, train_on_inputs=False):
         labels += piece if (trained or train_on_inputs) else [IGNORE] * len(piece)
     return dict(input_ids=ids, attention_mask=[1] * len(ids), labels=labels)
 
-# %% ../nbs/03_data.ipynb #a25baf98
+# %% ../nbs/03_data.ipynb #6170bfca
 def prompt_ids(tok, segments):
     "Token ids of everything before the last trained segment, as training tokenized them."
     last = max(i for i, (_, tr) in enumerate(segments) if tr)
     return tokenize_segments(tok, segments[:last])['input_ids']
 
-# %% ../nbs/03_data.ipynb #93abe719
+# %% ../nbs/03_data.ipynb #d6e28dcc
 FORMATS = {'.jsonl': 'json', '.json': 'json', '.csv': 'csv', '.parquet': 'parquet'}
 
 def load_rows(ds:dict) -> datasets.Dataset:
@@ -77,7 +77,7 @@ def load_rows(ds:dict) -> datasets.Dataset:
         return datasets.load_dataset(fmt, data_files=str(p), split='train')
     return datasets.load_dataset(path, ds.get('name'), data_files=ds.get('data_files'), split=ds.get('split', 'train'))
 
-# %% ../nbs/03_data.ipynb #d76308ec
+# %% ../nbs/03_data.ipynb #5b344e67
 def segments_for(row, ds):
     "Segments of `row` for dataset entry `ds` (dispatch on its `type`)."
     if ds['type'] == 'sharegpt': return sharegpt_segments(row, ds.get('conversation', 'alpaca'))
@@ -94,7 +94,7 @@ def _encode(row, ds, tok, cfg):
     if all(l == IGNORE for l in ex['labels']): return dict(input_ids=[], attention_mask=[], labels=[], reason='no trained tokens')
     return {**ex, 'reason': reason}
 
-# %% ../nbs/03_data.ipynb #05dca1d0
+# %% ../nbs/03_data.ipynb #e1107474
 def prepare_dataset(cfg:Config, tok, which='datasets', verbose=True):
     "Tokenized rows of every entry in `cfg.<which>` and a report: `(Dataset, Counter)`."
     parts, report = [], Counter()
