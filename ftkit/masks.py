@@ -6,15 +6,15 @@ Docs: https://ftkit.github.io/ftkit/masks.html.md"""
 
 # %% auto #0
 __all__ = ['RED', 'GREEN', 'RESET', 'visible', 'mask_counts', 'colored_tokens', 'print_examples', 'mask_html', 'MaskView',
-           'row_warnings', 'MaskBrowser', 'first_diff', 'gotchas', 'check_gotchas', 'format_gotchas']
+           'row_warnings', 'MaskBrowser', 'first_diff', 'gotchas', 'describe', 'check_gotchas', 'format_gotchas']
 
-# %% ../nbs/04_masks.ipynb #06065d9f
+# %% ../nbs/04_masks.ipynb #6834f653
 import html, sys
 from collections import Counter
 from .config import Config
 from .data import IGNORE, load_rows, prompt_ids, segments_for, tokenize_segments
 
-# %% ../nbs/04_masks.ipynb #f4fb08c9
+# %% ../nbs/04_masks.ipynb #45d444b4
 _SHOW = {' ': '·', '\n': '↵', '\t': '→', '\r': '␍', '▁': '·', 'Ġ': '·', 'Ċ': '↵', 'ĉ': '→'}
 
 def visible(token:str) -> str:
@@ -24,7 +24,7 @@ def visible(token:str) -> str:
         return _SHOW.get(c, c if c.isprintable() else token)
     return ''.join(_SHOW.get(c, c) for c in token)
 
-# %% ../nbs/04_masks.ipynb #09f19723
+# %% ../nbs/04_masks.ipynb #13a57952
 RED, GREEN, RESET = '\033[31m', '\033[32m', '\033[0m'
 
 def mask_counts(ex) -> dict:
@@ -41,7 +41,7 @@ def colored_tokens(tok, ex, text_only=False, color=None) -> str:
         out.append(f'{RED if l == IGNORE else GREEN}{s}{RESET}' if color else s)
     return ' '.join(out)
 
-# %% ../nbs/04_masks.ipynb #ae148a2f
+# %% ../nbs/04_masks.ipynb #28224f3c
 def print_examples(ds, tok, n=5, text_only=False, color=None, file=None):
     "Print the first `n` examples of `ds` token by token, each with its trained / masked counts."
     for i in range(min(n, len(ds))):
@@ -49,7 +49,7 @@ def print_examples(ds, tok, n=5, text_only=False, color=None, file=None):
         print(f'--- example {i}: {c["trained"]} trained, {c["masked"]} masked (-100)', file=file)
         print(colored_tokens(tok, ds[i], text_only, color), file=file)
 
-# %% ../nbs/04_masks.ipynb #e5836da5
+# %% ../nbs/04_masks.ipynb #e16f083d
 _CSS = ('display:inline-block;margin:1px;padding:0 2px;border:1px solid {b};border-radius:3px;background:{bg};color:{fg};'
         'font-family:monospace;font-size:12px;white-space:pre')
 
@@ -75,7 +75,7 @@ class MaskView:
     def __init__(self, tok, ex, ids=False, labels=False): self.html = mask_html(tok, ex, ids, labels)
     def _repr_html_(self): return self.html
 
-# %% ../nbs/04_masks.ipynb #bd323bdf
+# %% ../nbs/04_masks.ipynb #a6fd14fc
 def row_warnings(tok, ex) -> list:
     "Reasons to look twice at example `ex` (empty list: nothing noticed)."
     ids, labels, w = ex['input_ids'], ex['labels'], []
@@ -85,7 +85,7 @@ def row_warnings(tok, ex) -> list:
     if tok.unk_token_id is not None and tok.unk_token_id in ids: w.append('unknown tokens')
     return w
 
-# %% ../nbs/04_masks.ipynb #6b411ce4
+# %% ../nbs/04_masks.ipynb #e7087b3f
 class MaskBrowser:
     "An ipywidgets browser over the masks of dataset `ds`; display `.widget`."
     def __init__(self, ds, tok, warnings=None):
@@ -125,7 +125,7 @@ class MaskBrowser:
         self.info.value = f'row {i} of {len(self.ds)}' + (f' — <b style="color:#c62828">{"; ".join(w)}</b>' if w else '')
         self.view.value = mask_html(self.tok, self.ds[i], self.ids.value, self.labels.value)
 
-# %% ../nbs/04_masks.ipynb #1e9eac38
+# %% ../nbs/04_masks.ipynb #3b17fead
 def first_diff(tok, a, b):
     "`None` if id lists `a` and `b` are equal, else `(position, token in a, token in b)`."
     n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
@@ -137,31 +137,38 @@ def _ids(tok, text):
     "BOS + ids of `text` tokenized in one go."
     return ([tok.bos_token_id] if tok.bos_token_id is not None else []) + tok(text, add_special_tokens=False)['input_ids']
 
-# %% ../nbs/04_masks.ipynb #238670b4
+# %% ../nbs/04_masks.ipynb #fad071f9
 def gotchas(tok, segments, inference_prompt=None) -> list:
     "Tokenizer gotchas of one example's `segments`: split vs joined, training vs `inference_prompt` (default: the prompt joined)."
     out, train = [], tokenize_segments(tok, segments)['input_ids']
     joined = _ids(tok, ''.join(t for t, _ in segments))
     if train[-1:] == [tok.eos_token_id] and joined[-1:] != [tok.eos_token_id]: joined.append(tok.eos_token_id)
-    if d := first_diff(tok, train, joined): out.append(f'split vs joined: differ at token {d[0]}: {d[1]!r} (as trained) vs {d[2]!r} (joined)')
-    prompt = prompt_ids(tok, segments)
+    if d := first_diff(tok, train, joined): out.append(('split vs joined', *d))
     last = max(i for i, (_, tr) in enumerate(segments) if tr)
     infer = _ids(tok, inference_prompt if inference_prompt is not None else ''.join(t for t, _ in segments[:last]))
-    if d := first_diff(tok, prompt, infer): out.append(f'training vs inference prompt: differ at token {d[0]}: {d[1]!r} (as trained) vs {d[2]!r} (inference)')
+    if d := first_diff(tok, prompt_ids(tok, segments), infer): out.append(('training vs inference prompt', *d))
     return out
 
-# %% ../nbs/04_masks.ipynb #2f3da167
-def check_gotchas(cfg:Config, tok, n=20) -> Counter:
-    "Count tokenizer gotchas (`kind: first difference`) over the first `n` usable rows of each dataset."
-    found = Counter()
+def describe(g) -> str:
+    "One line for a gotcha `(kind, position, as trained, other)`."
+    kind, pos, a, b = g
+    return f"{kind}: differ at token {pos}: {a!r} (as trained) vs {b!r} ({'joined' if kind.startswith('split') else 'inference'})"
+
+# %% ../nbs/04_masks.ipynb #6e7ed5fa
+def check_gotchas(cfg:Config, tok, n=20) -> dict:
+    "Gotchas over the first `n` usable rows of each dataset: `{(kind, as trained, other): (rows, first example)}`."
+    found = {}
     for ds in cfg.datasets:
         rows = load_rows(ds)
-        for row in rows.select(range(min(n, len(rows)))):
+        for i, row in enumerate(rows.select(range(min(n, len(rows))))):
             try: segs = segments_for(row, ds, tok)
             except ValueError: continue
-            for g in gotchas(tok, segs): found[g] += 1
+            for kind, pos, a, b in gotchas(tok, segs):
+                k, first = (kind, a, b), f"{ds['path']} row {i} token {pos}"
+                found[k] = (found.get(k, (0, first))[0] + 1, found.get(k, (0, first))[1])
     return found
 
-def format_gotchas(found:Counter) -> str:
+def format_gotchas(found:dict, n=20) -> str:
     "One warning line per distinct gotcha, with how many sampled rows had it."
-    return '\n'.join(f'warning: {n} sampled rows: {g}' for g, n in found.most_common())
+    return '\n'.join(f"warning: {c} of the first {n} rows per dataset: {kind}: {a!r} (as trained) vs {b!r} "
+                     f"({'joined' if kind.startswith('split') else 'inference'}); first at {first}" for (kind, a, b), (c, first) in found.items())
