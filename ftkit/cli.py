@@ -7,13 +7,13 @@ Docs: https://ftkit.github.io/ftkit/cli.html.md"""
 # %% auto #0
 __all__ = ['parse_overrides', 'cmd_preprocess', 'cmd_train', 'cmd_eval', 'cmd_inference', 'parser', 'main']
 
-# %% ../nbs/10_cli.ipynb #4101593a
+# %% ../nbs/10_cli.ipynb #ce871323
 import argparse, json, sys, time
 from pathlib import Path
 import yaml
 from .config import ConfigError, load_config
 
-# %% ../nbs/10_cli.ipynb #950ac6fb
+# %% ../nbs/10_cli.ipynb #13325031
 def parse_overrides(extra) -> dict:
     "Config overrides from leftover `--key value` arguments."
     out, i = {}, 0
@@ -28,18 +28,27 @@ def parse_overrides(extra) -> dict:
         i += 1
     return out
 
-# %% ../nbs/10_cli.ipynb #24be3d71
+# %% ../nbs/10_cli.ipynb #bdd08758
 def _config(args, extra):
     return load_config(args.config, **parse_overrides(extra))
 
 def cmd_preprocess(args, extra):
-    "Tokenize the datasets and report what was kept and dropped."
+    "Tokenize the datasets, report rows kept and dropped, packing and tokenizer gotchas; `--debug` shows the masks."
     from ftkit.models import load_tokenizer
-    from ftkit.data import prepare_dataset
+    from ftkit.data import clear_cache, pack_dataset, packing_efficiency, prepare_dataset
+    from ftkit.masks import check_gotchas, format_gotchas, print_examples
     cfg = _config(args, extra)
-    ds, _ = prepare_dataset(cfg, load_tokenizer(cfg))
+    if args.clear_cache and cfg.dataset_prepared_path:
+        print(f'removed {clear_cache(cfg.dataset_prepared_path)} prepared datasets from {cfg.dataset_prepared_path}')
+    tok = load_tokenizer(cfg)
+    ds, _ = prepare_dataset(cfg, tok, pack=False)
     lens = [len(x) for x in ds['input_ids']]
     if lens: print(f'tokens per row: mean {sum(lens) / len(lens):.0f}, max {max(lens)} (sequence_len {cfg.sequence_len})')
+    if cfg.sample_packing and lens:
+        packed = pack_dataset(ds, cfg.sequence_len)
+        print(f'sample packing: {len(ds)} examples in {len(packed)} rows; efficiency {packing_efficiency(packed, cfg.sequence_len):.3f}')
+    if warn := format_gotchas(check_gotchas(cfg, tok)): print(warn)
+    if args.debug: print_examples(ds, tok, args.debug_num_examples, args.debug_text_only)
 
 def cmd_train(args, extra):
     "Train, save, then evaluate on `test_datasets` when the config has them."
@@ -50,7 +59,7 @@ def cmd_train(args, extra):
     print(f'trained {trainer.state.global_step} steps in {time.time() - t0:.0f}s; final loss {losses[-1]:.3f}; saved to {cfg.output_dir}')
     if cfg.test_datasets and not args.no_eval: _eval(cfg, trainer.model.eval(), trainer.processing_class, args.limit, False)
 
-# %% ../nbs/10_cli.ipynb #e24bd57e
+# %% ../nbs/10_cli.ipynb #5a48412a
 def _eval(cfg, model, tok, limit, as_json):
     "Evaluate, write predictions and report beside the run, print the summary."
     from ftkit.evals import evaluate_model, format_report
@@ -77,7 +86,7 @@ def cmd_eval(args, extra):
     model, tok = load_trained(cfg, args.lora_model_dir)
     _eval(cfg, model, tok, args.limit, args.json)
 
-# %% ../nbs/10_cli.ipynb #0492b933
+# %% ../nbs/10_cli.ipynb #90db29e8
 def cmd_inference(args, extra):
     "Generate answers: one `--prompt`, a `--input` JSONL file, or interactively."
     from ftkit.data import load_rows
@@ -99,7 +108,7 @@ def cmd_inference(args, extra):
         if not line.strip(): break
         print(ask(line.rstrip('\n').replace('\\n', '\n')))
 
-# %% ../nbs/10_cli.ipynb #cf0e276f
+# %% ../nbs/10_cli.ipynb #7fc5aedc
 def parser():
     "The `ftkit` argument parser."
     p = argparse.ArgumentParser(prog='ftkit', description='Fine-tune open LLMs from one axolotl-style YAML config.',
@@ -109,6 +118,10 @@ def parser():
         s = sub.add_parser(name, help=help, description=help); s.set_defaults(fn=fn); return s
     s = add('preprocess', cmd_preprocess, 'tokenize and mask the datasets; report rows kept and dropped')
     s.add_argument('config', help='YAML config')
+    s.add_argument('--debug', action='store_true', help='print examples token by token: red = masked (-100), green = trained')
+    s.add_argument('--debug-num-examples', type=int, default=5, help='how many examples --debug prints (default 5)')
+    s.add_argument('--debug-text-only', action='store_true', help='with --debug: tokens only, without (label, id)')
+    s.add_argument('--clear-cache', action='store_true', help='remove the prepared datasets in dataset_prepared_path first')
     s = add('train', cmd_train, 'fine-tune (full, LoRA or QLoRA), then evaluate on test_datasets')
     s.add_argument('config', help='YAML config')
     s.add_argument('--resume', action='store_true', help='continue from the last checkpoint in output_dir')
@@ -128,7 +141,7 @@ def parser():
     s.add_argument('--json', action='store_true', help='machine-readable output')
     return p
 
-# %% ../nbs/10_cli.ipynb #e56210f3
+# %% ../nbs/10_cli.ipynb #db3a34c1
 def _quiet():
     "Keep library chatter out of the terminal; our own messages say what matters."
     import os, warnings
@@ -145,3 +158,7 @@ def main(argv=None):
         print(f'ftkit {args.command}: error: {e}', file=sys.stderr); sys.exit(2)
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr); sys.exit(130)
+
+# %% ../nbs/10_cli.ipynb #5e1c6e0f
+from fastcore.basics import IN_NOTEBOOK
+if __name__ == '__main__' and not IN_NOTEBOOK: main()  # `python -m ftkit.cli ...` runs the command too
