@@ -51,3 +51,20 @@ def test_train_infer_eval_end_to_end(tmp_path):
     assert r.returncode == 0
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     assert len(lines) == 17 and lines[-1]['n'] == 16 and set(lines[0]) == {'ok', 'failures'}
+
+def test_preprocess_debug_cache_and_packing(tmp_path):
+    "`preprocess --debug` prints token(label, id) without colour when piped; the cache is written, reused and cleared."
+    cache = tmp_path/'prepared'
+    args = ('preprocess', QUICK, '--dataset_prepared_path', str(cache), '--sample_packing', 'true', '--sequence_len', '1024')
+    r = ftkit(*args, '--debug', '--debug-num-examples', '2', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '4000 rows, 4000 kept' in r.stdout and 'sample packing: 4000 examples in' in r.stdout
+    eff = float(r.stdout.split('efficiency ')[1].split()[0]); assert eff >= 0.95
+    assert r.stdout.count('--- example') == 2 and '<s>(-100, 1)' in r.stdout and '</s>(2, 2)' in r.stdout
+    assert '\033[' not in r.stdout  # no ANSI colours in a pipe
+    assert 'split vs joined' in r.stdout  # the gotcha check ran on a sample
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 1
+    r = ftkit(*args, cwd=tmp_path)
+    assert 'loaded prepared datasets from' in r.stdout
+    r = ftkit(*args, '--clear-cache', cwd=tmp_path)
+    assert 'removed 1 prepared datasets' in r.stdout and 'loaded prepared' not in r.stdout
