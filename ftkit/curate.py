@@ -6,11 +6,10 @@ Docs: https://ftkit.github.io/ftkit/curate.html.md"""
 
 # %% auto #0
 __all__ = ['to_examples', 'from_example', 'CurationLog', 'l1_filter', 'complexity', 'complexity_filter', 'plot_complexity',
-           'normalize', 'exact_dedup', 'query_leaves', 'minhash_dedup', 'embed', 'embedding_dedup', 'removed_examples',
-           'critic_filter', 'data_map', 'cluster_summary', 'plot_map', 'rule_synth', 'variation_messages',
-           'llm_variations', 'curate']
+           'normalize', 'exact_dedup', 'query_leaves', 'minhash_dedup', 'embed', 'embedding_dedup', 'critic_filter',
+           'data_map', 'cluster_summary', 'plot_map', 'rule_synth', 'variation_messages', 'llm_variations', 'curate']
 
-# %% ../nbs/08_curate.ipynb #a21c5a4f
+# %% ../nbs/08_curate.ipynb #d1114106
 import json, random, re
 from collections import Counter
 from pathlib import Path
@@ -18,7 +17,7 @@ from tqdm.auto import tqdm
 from .evals import check_query, honeycomb_fields, parse_query
 from .critic import Critic, VARY_SYSTEM, case_text
 
-# %% ../nbs/08_curate.ipynb #5ff175c7
+# %% ../nbs/08_curate.ipynb #9e6f2762
 def to_examples(rows) -> list:
     "`{nlq, columns, query}` dicts (query as text) from Honeycomb ShareGPT rows."
     return [dict(nlq=n, columns=c, query=r['conversations'][-1]['value'].strip()) for r in rows for n, c in [honeycomb_fields(r)]]
@@ -32,25 +31,29 @@ def from_example(ex) -> dict:
     return row
 
 class CurationLog:
-    "Counts in and out, and removal reasons, per curation step."
-    def __init__(self): self.steps = []
+    "Counts in and out, removal reasons, and the removed examples, per curation step."
+    def __init__(self): self.steps, self.removed = [], {}
     def add(self, step, n_in, kept, removed):
-        "Record `step`; `removed` is a list of `(example, reason)`."
-        self.steps.append(dict(step=step, n_in=n_in, n_out=len(kept), removed=len(removed), reasons=dict(Counter(r for _, r in removed).most_common(5))))
+        "Record `step`; `removed` is a list of `(example, reason, detail)`."
+        self.removed[step] = self.removed.get(step, []) + removed
+        self.steps.append(dict(step=step, n_in=n_in, n_out=len(kept), removed=len(removed), reasons=dict(Counter(r for _, r, _ in removed).most_common())))
         print(f'{step}: {n_in} in, {len(kept)} out' + (f", removed {len(removed)}: {self.steps[-1]['reasons']}" if removed else ''))
         return kept
+    def show(self, step, k=5):
+        "Print up to `k` examples removed by `step`, with the reason."
+        for ex, reason, detail in self.removed.get(step, [])[:k]: print(f"{reason}: {ex['nlq']!r}" + (f' ({detail})' if detail else ''))
     def __repr__(self): return '\n'.join(f"{s['step']:24} {s['n_in']:6} -> {s['n_out']:6}  {s['reasons']}" for s in self.steps)
 
-# %% ../nbs/08_curate.ipynb #7ff8cd4e
+# %% ../nbs/08_curate.ipynb #cc7ffab4
 def l1_filter(exs, log:CurationLog=None):
     "Keep the examples whose query passes Level 1."
     kept, removed = [], []
     for ex in exs:
         r = check_query(ex['query'], ex['columns'])
-        (kept.append(ex) if r.ok else removed.append((ex, 'L1: ' + ','.join(r.failures))))
+        (kept.append(ex) if r.ok else removed.append((ex, 'L1: ' + r.failures[0], '; '.join(r.reasons)[:120])))
     return (log or CurationLog()).add('level 1', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #962985d4
+# %% ../nbs/08_curate.ipynb #4144371a
 def complexity(query) -> int:
     "Top-level keys plus the size of each list part (a dict item counts its keys)."
     q = query if isinstance(query, dict) else parse_query(query)[0] or {}
@@ -61,8 +64,8 @@ def complexity_filter(exs, lo=3, hi=20, log:CurationLog=None):
     kept, removed = [], []
     for ex in exs:
         c = complexity(ex['query'])
-        if c < lo: removed.append((ex, f'too simple (<{lo})'))
-        elif c > hi: removed.append((ex, f'too complex (>{hi})'))
+        if c < lo: removed.append((ex, f'too simple (<{lo})', f'complexity {c}'))
+        elif c > hi: removed.append((ex, f'too complex (>{hi})', f'complexity {c}'))
         else: kept.append(ex)
     return (log or CurationLog()).add('complexity', len(exs), kept, removed)
 
@@ -76,7 +79,7 @@ def plot_complexity(exs, lo=3, hi=20, ax=None):
     ax.set_xlabel('complexity'); ax.set_ylabel('examples'); ax.set_title('query complexity (dashed: kept range)')
     return ax
 
-# %% ../nbs/08_curate.ipynb #1e62cb80
+# %% ../nbs/08_curate.ipynb #6739558b
 def normalize(ex) -> tuple:
     "`(nlq, columns, query)` normalized for duplicate detection."
     q = parse_query(ex['query'])[0] if isinstance(ex['query'], str) else ex['query']
@@ -90,11 +93,11 @@ def exact_dedup(exs, log:CurationLog=None):
         n, c, q = normalize(ex)
         keys = [('NLQ+columns', n, c), ('columns+query', c, q), ('NLQ+query', n, q)]
         dup = next((k[0] for k in keys if k in seen), None)
-        if dup: removed.append((ex, f'exact dup: {dup}'))
+        if dup: removed.append((ex, f'exact dup: {dup}', ''))
         else: kept.append(ex); seen.update(keys)
     return (log or CurationLog()).add('exact dedup', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #e1d3acbe
+# %% ../nbs/08_curate.ipynb #bf1d87fd
 def query_leaves(q, path='', depth=0) -> set:
     "The `path=value` leaves of a parsed query."
     if depth > 20: return {f'{path}=...'}
@@ -119,11 +122,11 @@ def minhash_dedup(exs, nlq_threshold=0.7, query_threshold=0.8, log:CurationLog=N
         q = parse_query(ex['query'])[0] if isinstance(ex['query'], str) else ex['query']
         mn, mq = _minhash(_grams(ex['nlq'])), _minhash(query_leaves(q) if q else _grams(ex['query']))
         near = [j for j in lsh.query(mn) if qhash[j].jaccard(mq) >= query_threshold]
-        if near: removed.append((ex, f'near dup (MinHash) of: {exs[near[0]]["nlq"]}'))
+        if near: removed.append((ex, 'near dup (MinHash)', f'of {exs[near[0]]["nlq"]!r}'))
         else: kept.append(ex); lsh.insert(i, mn); qhash[i] = mq
     return (log or CurationLog()).add('near dedup (MinHash)', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #30008d0c
+# %% ../nbs/08_curate.ipynb #cd01b8e0
 _MODEL, _SEEN = None, {}
 def embed(texts, batch_size=64):
     "Normalized all-MiniLM-L6-v2 embeddings (numpy, 384-dim) of `texts`; works offline; each text is encoded once per session."
@@ -146,27 +149,21 @@ def embedding_dedup(exs, emb=None, threshold=0.9, log:CurationLog=None):
         same = by_query.setdefault(normalize(ex)[2], [])
         sims = [(float(emb[i] @ emb[j]), j) for j in same]
         best = max(sims, default=(0, None))
-        if best[0] >= threshold: removed.append((ex, f'near dup (embedding {best[0]:.2f}) of: {exs[best[1]]["nlq"]}'))
+        if best[0] >= threshold: removed.append((ex, 'near dup (embedding)', f'cosine {best[0]:.2f} with {exs[best[1]]["nlq"]!r}'))
         else: kept.append(ex); same.append(i)
     return (log or CurationLog()).add('near dedup (embedding)', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #02cb8d9c
-def removed_examples(before, after, k=5) -> list:
-    "Up to `k` examples of `before` that are not in `after`."
-    keep = {id(e) for e in after}
-    return [e for e in before if id(e) not in keep][:k]
-
-# %% ../nbs/08_curate.ipynb #a89341ee
+# %% ../nbs/08_curate.ipynb #79ddbc4d
 def critic_filter(exs, critic:Critic, log:CurationLog=None):
     "Drop the examples `critic` judges bad; returns kept examples (each with its verdict under 'critic')."
     kept, removed = [], []
     for ex in tqdm(exs, desc='critic', leave=False):
         v = critic(ex['nlq'], ex['columns'], ex['query'])
         ex = {**ex, 'critic': v['outcome']}
-        (removed.append((ex, 'critic: ' + v['critique'][:60])) if v['outcome'] == 'bad' else kept.append(ex))
+        (removed.append((ex, 'critic: bad', v['critique'])) if v['outcome'] == 'bad' else kept.append(ex))
     return (log or CurationLog()).add('critic', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #555a3cb5
+# %% ../nbs/08_curate.ipynb #9165ea51
 def data_map(exs, emb=None, k=8, seed=0) -> dict:
     "Cluster labels, 2D coordinates and embeddings of examples' NLQs."
     from sklearn.cluster import KMeans
@@ -194,13 +191,14 @@ def plot_map(exs, m:dict, l1=None, critic=None):
     for ax, (name, vals, cmap) in zip(axes[0], panels):
         if cmap: ax.scatter(*m['xy'].T, c=vals, cmap=cmap, s=8)
         else:
-            for v in dict.fromkeys(vals): 
-                pts = m['xy'][[x == v for x in vals]]; ax.scatter(*pts.T, s=8, c=pal.get(v, 'tab:blue'), label=f'{v} ({len(pts)})')
+            for v in dict.fromkeys(vals):
+                pts = m['xy'][[x == v for x in vals]]
+                ax.scatter(*pts.T, s=8, c=pal.get(v, 'tab:blue'), label=f"{ {True: 'pass', False: 'fail'}.get(v, v)} ({len(pts)})")
             ax.legend(fontsize=8)
         ax.set_title(f'coloured by {name}'); ax.set_xticks([]); ax.set_yticks([])
     return fig
 
-# %% ../nbs/08_curate.ipynb #04365d4a
+# %% ../nbs/08_curate.ipynb #49dc81f7
 def rule_synth(n:int, seed:int=1) -> list:
     "`n` examples from the rule-based generator of `ftkit.synth`."
     from ftkit.synth import PATTERNS, make_pair
@@ -208,7 +206,7 @@ def rule_synth(n:int, seed:int=1) -> list:
     return [dict(nlq=nlq, columns=cols, query=json.dumps(q, sort_keys=True))
             for nlq, cols, q in (make_pair(rng, rng.choice(list(PATTERNS))) for _ in range(n))]
 
-# %% ../nbs/08_curate.ipynb #736f06e7
+# %% ../nbs/08_curate.ipynb #15fcdc9a
 def variation_messages(ex) -> list:
     "Chat messages asking for one variation of example `ex`."
     q = ex['query'] if isinstance(ex['query'], dict) else json.loads(ex['query'])
@@ -229,15 +227,15 @@ def llm_variations(exs, critic:Critic, log:CurationLog=None):
     kept, removed = [], []
     for ex in tqdm(exs, desc='variations', leave=False):
         v = _variation(critic.ask(variation_messages(ex)))
-        if v is None: removed.append((ex, 'no variation in the reply')); continue
+        if v is None: removed.append((ex, 'no variation in the reply', '')); continue
         v = dict(nlq=v['nlq'], columns=v['columns'], query=v['query'] if isinstance(v['query'], str) else json.dumps(v['query'], sort_keys=True))
         r = check_query(v['query'], v['columns'])
-        if not r.ok: removed.append((v, 'L1: ' + ','.join(r.failures)))
-        elif normalize(v) == normalize(ex): removed.append((v, 'same as its source'))
+        if not r.ok: removed.append((v, 'L1: ' + r.failures[0], '; '.join(r.reasons)[:120]))
+        elif normalize(v) == normalize(ex): removed.append((v, 'same as its source', ''))
         else: kept.append(v)
     return (log or CurationLog()).add('LLM variations', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #61c93c42
+# %% ../nbs/08_curate.ipynb #1f93f8f8
 def curate(src, dst, critic:Critic=None, lo=3, hi=20, nlq_threshold=0.7, emb_threshold=0.9, n_rule=0, vary=0, seed=0) -> CurationLog:
     "Filter, dedup and extend the Honeycomb rows of `src` into `dst` (a new file); returns the log."
     src, dst = Path(src), Path(dst)

@@ -13,13 +13,13 @@ __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS'
            'check_rows', 'eval_report', 'format_report', 'plot_report', 'failing_examples', 'log_history',
            'read_history', 'plot_history', 'evaluate_model']
 
-# %% ../nbs/07_evals.ipynb #511ce698
+# %% ../nbs/07_evals.ipynb #874b2618
 import ast, json, re, time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# %% ../nbs/07_evals.ipynb #e8b63677
+# %% ../nbs/07_evals.ipynb #53893973
 _HUMAN = re.compile(r'NLQ: "(?P<nlq>.*)"\s*Columns: (?P<cols>\[.*\])', re.S)
 
 def honeycomb_fields(row):
@@ -29,7 +29,7 @@ def honeycomb_fields(row):
     if not m: raise ValueError(f'not a Honeycomb prompt: {human[:60]!r}')
     return m['nlq'], list(ast.literal_eval(m['cols']))
 
-# %% ../nbs/07_evals.ipynb #4567de28
+# %% ../nbs/07_evals.ipynb #4463e26b
 CALC_OPS = ['COUNT', 'COUNT_DISTINCT', 'HEATMAP', 'CONCURRENCY', 'SUM', 'AVG', 'MAX', 'MIN', 'P001', 'P01', 'P05', 'P10',
             'P25', 'P50', 'P75', 'P90', 'P95', 'P99', 'P999', 'RATE_AVG', 'RATE_SUM', 'RATE_MAX']
 NO_COLUMN_OPS = {'COUNT', 'CONCURRENCY'}
@@ -41,7 +41,7 @@ ORDERS = ['ascending', 'descending']
 INT_KEYS = ['time_range', 'start_time', 'end_time', 'granularity', 'limit']
 QUERY_KEYS = ['calculations', 'filters', 'filter_combination', 'breakdowns', 'orders', 'havings', *INT_KEYS]
 
-# %% ../nbs/07_evals.ipynb #9f2bbaea
+# %% ../nbs/07_evals.ipynb #d2c84392
 def _short(v, n=40):
     "A short, safe repr for messages."
     try: s = repr(v)
@@ -63,7 +63,7 @@ def _calc_problems(where, op, item, key='op'):
     if op not in NO_COLUMN_OPS and not isinstance(item.get('column'), str): return [f'{where}: {op} needs a column']
     return []
 
-# %% ../nbs/07_evals.ipynb #da70bdcb
+# %% ../nbs/07_evals.ipynb #11484d65
 def check_calculations(q, cols):
     "Each calculation has a valid op; COUNT/CONCURRENCY take no column, the others need one."
     items, out = _items(q, 'calculations')
@@ -94,7 +94,7 @@ def check_breakdowns(q, cols):
     if not isinstance(v, list): return [f'breakdowns is a {type(v).__name__}, not a list']
     return [f'breakdowns[{i}] is {_short(c)}, not a column name' for i, c in enumerate(v) if not isinstance(c, str)]
 
-# %% ../nbs/07_evals.ipynb #46b8d0b9
+# %% ../nbs/07_evals.ipynb #7ae85b6f
 def _calc_keys(q):
     "The (op, column) pairs of the query's calculations."
     items, _ = _items(q, 'calculations')
@@ -124,7 +124,7 @@ def check_havings(q, cols):
         if 'value' not in h or isinstance(h['value'], (list, dict)): out.append(f'{w}: needs a single value')
     return out
 
-# %% ../nbs/07_evals.ipynb #59519203
+# %% ../nbs/07_evals.ipynb #2bf50645
 def _is_int(v): return isinstance(v, int) and not isinstance(v, bool)
 
 def check_integers(q, cols):
@@ -147,7 +147,7 @@ def check_granularity(q, cols):
     if not _is_int(g) or r <= g * 1000 and g * 10 <= r: return []  # integer maths: no float overflow on huge values
     return [f'granularity {_short(g)} is outside [range/1000, range/10] for a range of {_short(r)}s']
 
-# %% ../nbs/07_evals.ipynb #922f8a9d
+# %% ../nbs/07_evals.ipynb #1ab2c050
 def query_column_refs(q):
     "Every `(part, column)` a query names, skipping malformed parts."
     for part in ('calculations', 'filters', 'orders', 'havings'):
@@ -165,7 +165,7 @@ def check_known_keys(q, cols):
     "No top-level keys outside the spec."
     return [f'unknown key {_short(k)}' for k in q if k not in QUERY_KEYS]
 
-# %% ../nbs/07_evals.ipynb #7903b723
+# %% ../nbs/07_evals.ipynb #6a74287b
 CHECKS = {'known_keys': check_known_keys, 'calculations': check_calculations, 'filters': check_filters,
           'filter_combination': check_filter_combination, 'breakdowns': check_breakdowns, 'orders': check_orders,
           'havings': check_havings, 'integers': check_integers, 'time_window': check_time_window,
@@ -173,7 +173,7 @@ CHECKS = {'known_keys': check_known_keys, 'calculations': check_calculations, 'f
 PARSE_CHECKS = ['json', 'object', 'not_empty']
 ALL_CHECKS = PARSE_CHECKS + list(CHECKS)
 
-# %% ../nbs/07_evals.ipynb #34558242
+# %% ../nbs/07_evals.ipynb #732c0569
 def _looks_python(s):
     "True if `s` is a Python dict literal (single quotes, True/None) rather than JSON."
     if len(s) > 20_000: return False
@@ -196,7 +196,7 @@ def parse_query(output):
     if not q: return None, ('not_empty', 'the query is empty')
     return q, None
 
-# %% ../nbs/07_evals.ipynb #002d74fa
+# %% ../nbs/07_evals.ipynb #858378e5
 @dataclass
 class CheckResult:
     "Outcome of the Level-1 checks on one output."
@@ -219,7 +219,7 @@ def check_query(output:str, columns) -> CheckResult:
         if probs: fails.append(name); why.append('; '.join(probs[:5]) + (f' (+{len(probs) - 5} more)' if len(probs) > 5 else ''))
     return CheckResult(not fails, fails, why, q, ran=ALL_CHECKS)
 
-# %% ../nbs/07_evals.ipynb #6c3d6848
+# %% ../nbs/07_evals.ipynb #f01bcaaf
 def mutate(text:str, rng) -> object:
     "One random corruption of a JSON query `text` (str or bytes)."
     junk = [None, 0, -1, 1.5, True, 'x', [], {}, [None], [{}], {'op': None}, [[['deep']]], 'x' * 10_000, 10**30]
@@ -240,12 +240,12 @@ def mutate(text:str, rng) -> object:
     else: q = rng.choice([[q], {'q': q}, {k2: q for k2 in QUERY_KEYS}])
     return json.dumps(q)
 
-# %% ../nbs/07_evals.ipynb #8f204818
+# %% ../nbs/07_evals.ipynb #82bf77cb
 def check_rows(rows):
     "Level-1 results of the reference answers (last turn) of Honeycomb ShareGPT `rows`."
     return [check_query(r['conversations'][-1]['value'], honeycomb_fields(r)[1]) for r in rows]
 
-# %% ../nbs/07_evals.ipynb #668a3194
+# %% ../nbs/07_evals.ipynb #39ba5442
 def eval_report(results) -> dict:
     "Pass rate overall, failure counts and per-check pass rates for a list of `CheckResult`."
     n, passed = len(results), sum(r.ok for r in results)
@@ -262,13 +262,14 @@ def format_report(rep:dict) -> str:
         lines.append(f'  {name:18} {rate:7.1%}' + (f'  ({k} failed)' if k else ''))
     return '\n'.join(lines)
 
-# %% ../nbs/07_evals.ipynb #94c8250f
+# %% ../nbs/07_evals.ipynb #a75a8a2f
 def plot_report(rep:dict, ax=None, title='Level-1 pass rate per check'):
     "Horizontal bar chart of `rep['per_check']`."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(6, 0.3 * len(rep['per_check']) + 1))
     names, rates = list(rep['per_check']), list(rep['per_check'].values())
-    ax.barh(names, rates, color=['tab:green' if r == 1 else 'tab:red' for r in rates])
+    ax.barh(names, rates, color=[plt.cm.RdYlGn(r) for r in rates])
+    for i, r in enumerate(rates): ax.text(min(r, 0.88) + 0.01, i, f'{r:.0%}', va='center', fontsize=8)
     ax.set_xlim(0, 1); ax.invert_yaxis(); ax.set_xlabel('pass rate'); ax.set_title(f"{title} (overall {rep['pass_rate']:.0%}, n={rep['n']})")
     return ax
 
@@ -278,7 +279,7 @@ def failing_examples(preds, k=5) -> str:
     return '\n\n'.join(f"NLQ: {p['nlq']}\noutput: {str(p['output'])[:200]}\n" +
                        '\n'.join(f'  {f}: {w}' for f, w in zip(p['failures'], p.get('reasons', p['failures']))) for p in bad)
 
-# %% ../nbs/07_evals.ipynb #cfcd222a
+# %% ../nbs/07_evals.ipynb #9ae21873
 def log_history(rep:dict, path, **meta) -> dict:
     "Append `rep`'s rates and `meta` (run name, steps...) to the JSONL file `path`."
     entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S'), **meta, n=rep['n'], pass_rate=rep['pass_rate'], per_check=rep.get('per_check', {}))
@@ -303,7 +304,7 @@ def plot_history(path, ax=None, label='run'):
     ax.set_ylim(0, 1.05); ax.set_ylabel('pass rate'); ax.set_xlabel(label); ax.legend(fontsize=7, loc='lower right')
     return ax
 
-# %% ../nbs/07_evals.ipynb #b4a75a43
+# %% ../nbs/07_evals.ipynb #a021e66c
 def evaluate_model(cfg, model, tok, limit=None):
     "Generate and check queries for `cfg.test_datasets`; returns `(report, predictions)`."
     from ftkit.data import load_rows
