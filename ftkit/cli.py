@@ -8,13 +8,13 @@ Docs: https://ftkit.github.io/ftkit/cli.html.md"""
 __all__ = ['parse_overrides', 'cmd_preprocess', 'cmd_train', 'cmd_eval', 'cmd_curate', 'cmd_inference', 'cmd_memory',
            'cmd_models', 'parser', 'main']
 
-# %% ../nbs/10_cli.ipynb #5f733b70
+# %% ../nbs/10_cli.ipynb #ed22b978
 import argparse, json, sys, time
 from pathlib import Path
 import yaml
 from .config import ConfigError, load_config
 
-# %% ../nbs/10_cli.ipynb #c6d80007
+# %% ../nbs/10_cli.ipynb #cc5eb5db
 def parse_overrides(extra) -> dict:
     "Config overrides from leftover `--key value` arguments."
     out, i = {}, 0
@@ -29,7 +29,7 @@ def parse_overrides(extra) -> dict:
         i += 1
     return out
 
-# %% ../nbs/10_cli.ipynb #73fdce76
+# %% ../nbs/10_cli.ipynb #ca850b71
 def _config(args, extra):
     return load_config(args.config, **parse_overrides(extra))
 
@@ -54,13 +54,25 @@ def cmd_preprocess(args, extra):
 def cmd_train(args, extra):
     "Train, save, then evaluate on `test_datasets` when the config has them."
     from ftkit.train import train
+    from ftkit.distributed import check_world, launch, param_checksum
     cfg, t0 = _config(args, extra), time.time()
+    if args.num_processes > 1: sys.exit(launch(args.config, args.num_processes, _passthrough(args, extra)))
+    rank, size = check_world()
     trainer = train(cfg, resume=args.resume)
+    if size > 1:  # the Trainer's own view of the world, not just the launcher's environment
+        print(f'rank {trainer.args.process_index} of {trainer.args.world_size}: weights {param_checksum(trainer.model)}', flush=True)
+    if rank: return  # evaluation and the summary are rank 0's job
     losses = [h['loss'] for h in trainer.state.log_history if 'loss' in h]
     print(f'trained {trainer.state.global_step} steps in {time.time() - t0:.0f}s; final loss {losses[-1]:.3f}; saved to {cfg.output_dir}')
     if cfg.test_datasets and not args.no_eval: _eval(cfg, trainer.model.eval(), trainer.processing_class, args.limit, False)
 
-# %% ../nbs/10_cli.ipynb #ec97f2ec
+# %% ../nbs/10_cli.ipynb #2f55dc2a
+def _passthrough(args, extra):
+    "The `train` arguments each launched process gets (everything but --num-processes)."
+    flags = [f for f, on in [('--resume', args.resume), ('--no-eval', args.no_eval)] if on]
+    return [*flags, *(['--limit', str(args.limit)] if args.limit else []), *extra]
+
+# %% ../nbs/10_cli.ipynb #e1cbce96
 def _eval(cfg, model, tok, limit, as_json):
     "Evaluate, write predictions and report beside the run, print the summary."
     from ftkit.evals import evaluate_model, format_report, log_history
@@ -101,7 +113,7 @@ def cmd_eval(args, extra):
     model, tok = load_trained(cfg, args.lora_model_dir)
     _eval(cfg, model, tok, args.limit, args.json)
 
-# %% ../nbs/10_cli.ipynb #8c2bd91a
+# %% ../nbs/10_cli.ipynb #608a36f6
 def cmd_curate(args, extra):
     "Run the curation pipeline of `ftkit.curate` from SRC into DST."
     from ftkit.curate import curate
@@ -111,7 +123,7 @@ def cmd_curate(args, extra):
     try: print(curate(args.src, args.dst, critic, n_rule=args.rule_synth, vary=args.vary))
     except ValueError as e: raise ConfigError(str(e)) from None
 
-# %% ../nbs/10_cli.ipynb #18aac442
+# %% ../nbs/10_cli.ipynb #abc8dcd4
 def cmd_inference(args, extra):
     "Generate answers: one `--prompt`, a `--input` JSONL file, or interactively."
     from ftkit.data import load_rows
@@ -133,7 +145,7 @@ def cmd_inference(args, extra):
         if not line.strip(): break
         print(ask(line.rstrip('\n').replace('\\n', '\n')))
 
-# %% ../nbs/10_cli.ipynb #c8d899e3
+# %% ../nbs/10_cli.ipynb #c25d7248
 def _strategy(cfg):
     if cfg.fsdp: return 'fsdp'
     if cfg.deepspeed: return 'zero3' if '3' in Path(cfg.deepspeed).name else 'zero2'
@@ -175,7 +187,7 @@ def cmd_memory(args, extra):
     print(f'  {"peak allocated":18s} {e.peak_allocated_gib:8.2f} GiB  (during {e.phase}; what torch.cuda.max_memory_allocated reports)')
     print(f'  {"total to fit":18s} {e.total_gib:8.2f} GiB  (+ allocator reserve and CUDA context)')
 
-# %% ../nbs/10_cli.ipynb #5adba414
+# %% ../nbs/10_cli.ipynb #8a856344
 def cmd_models(args, extra):
     "Rank the catalog's models that fit a GPU of `args.gpu_memory` GiB, with the largest micro batch."
     from ftkit.catalog import rank_models, refresh_downloads
@@ -196,7 +208,7 @@ def cmd_models(args, extra):
         print(f"{r['id']:40s} {r['params_b']:7.2f}B {r['total_gib_b1']:7.1f} {r['max_micro_batch'] or '-':>9} {r['downloads']:>10,}  "
               f"{r['license']}{' (gated)' if r['gated'] else ''}")
 
-# %% ../nbs/10_cli.ipynb #08cb3341
+# %% ../nbs/10_cli.ipynb #c9a2681e
 def parser():
     "The `ftkit` argument parser."
     p = argparse.ArgumentParser(prog='ftkit', description='Fine-tune open LLMs from one axolotl-style YAML config.',
@@ -215,6 +227,7 @@ def parser():
     s.add_argument('--resume', action='store_true', help='continue from the last checkpoint in output_dir')
     s.add_argument('--no-eval', action='store_true', help='skip the held-out eval after training')
     s.add_argument('--limit', type=int, help='evaluate on at most this many held-out rows')
+    s.add_argument('--num-processes', type=int, default=1, help='train data-parallel in N processes (torchrun; CPU or GPUs)')
     s = add('inference', cmd_inference, 'generate with the trained model, using the training prompt template')
     s.add_argument('config', help='YAML config')
     s.add_argument('--lora-model-dir', help='folder with the trained adapter or model (default: output_dir)')
@@ -261,7 +274,7 @@ def parser():
     s.add_argument('--json', action='store_true', help='machine-readable output')
     return p
 
-# %% ../nbs/10_cli.ipynb #c5948c7e
+# %% ../nbs/10_cli.ipynb #67646ec0
 def _quiet():
     "Keep library chatter out of the terminal; our own messages say what matters."
     import os, warnings
@@ -279,6 +292,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr); sys.exit(130)
 
-# %% ../nbs/10_cli.ipynb #3af1f4b2
+# %% ../nbs/10_cli.ipynb #d9e094e1
 from fastcore.basics import IN_NOTEBOOK
 if __name__ == '__main__' and not IN_NOTEBOOK: main()  # `python -m ftkit.cli ...` runs the command too
