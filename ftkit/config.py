@@ -8,17 +8,17 @@ Docs: https://ftkit.github.io/ftkit/config.html.md"""
 __all__ = ['ADAPTERS', 'DATASET_TYPES', 'OPTIMIZERS', 'SCHEDULERS', 'CHOICES', 'DATASET_KEYS', 'ConfigError', 'Config',
            'check_type', 'closest', 'check_keys', 'check_combinations', 'load_config']
 
-# %% ../nbs/00_config.ipynb #13e00c20
+# %% ../nbs/00_config.ipynb #18db00c7
 import difflib, types, typing
 from dataclasses import dataclass, field, fields, asdict
 from pathlib import Path
 import yaml
 
-# %% ../nbs/00_config.ipynb #b28eb04a
+# %% ../nbs/00_config.ipynb #f41f9752
 class ConfigError(ValueError):
     "A config mistake, explained in one line for a person."
 
-# %% ../nbs/00_config.ipynb #ce9ed536
+# %% ../nbs/00_config.ipynb #efd627c0
 ADAPTERS = ('lora', 'qlora')
 DATASET_TYPES = ('sharegpt', 'alpaca', 'completion', 'chat_template')
 OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_bnb_8bit', 'paged_adamw_8bit', 'sgd')
@@ -26,7 +26,7 @@ SCHEDULERS = ('cosine', 'linear', 'constant')
 CHOICES = dict(adapter=ADAPTERS, optimizer=OPTIMIZERS, lr_scheduler=SCHEDULERS, excess_length_strategy=('drop', 'truncate'),
                weights_dtype=('bf16', 'fp32'))
 
-# %% ../nbs/00_config.ipynb #b84f821a
+# %% ../nbs/00_config.ipynb #98931308
 @dataclass
 class Config:
     "A validated fine-tuning config; build it with `load_config`."
@@ -83,12 +83,12 @@ class Config:
     fsdp: typing.Optional[list] = None          # FSDP options, e.g. [full_shard, auto_wrap]
     fsdp_config: typing.Optional[dict] = None
 
-# %% ../nbs/00_config.ipynb #22e78f58
+# %% ../nbs/00_config.ipynb #466e8ae7
 DATASET_KEYS = {'path': str, 'type': str, 'conversation': str, 'split': str, 'name': str, 'data_files': (str, list),
                 'ds_type': str, 'field': str, 'field_messages': str, 'roles_to_train': list, 'train_on_eos': str,
                 'chat_template': str, 'field_instruction': str, 'field_input': str, 'field_output': str}
 
-# %% ../nbs/00_config.ipynb #c4152627
+# %% ../nbs/00_config.ipynb #f44ec277
 def _allowed(tp):
     "The plain types an annotation accepts (`Optional[int]` -> (int, NoneType))."
     args = typing.get_args(tp)
@@ -115,7 +115,7 @@ def check_type(key, value, tp):
         raise ConfigError(f'{key}: {value!r} is not allowed; use one of: {", ".join(CHOICES[key])}')
     return value
 
-# %% ../nbs/00_config.ipynb #129c46b6
+# %% ../nbs/00_config.ipynb #53543781
 def closest(key, known):
     "A ' did you mean …?' hint for a mistyped `key`, or ''."
     m = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
@@ -126,7 +126,7 @@ def check_keys(d, known, where=''):
     for k in d:
         if k not in known: raise ConfigError(f"{where}unknown key '{k}'{closest(k, known) or '; see ftkit.config.Config for the keys'}")
 
-# %% ../nbs/00_config.ipynb #5ed5ea9a
+# %% ../nbs/00_config.ipynb #ff8b44e0
 def _check_dataset(i, ds, where='datasets'):
     "One dataset entry: a mapping with a `path` and a known `type`."
     if not isinstance(ds, dict): raise ConfigError(f'{where}[{i}]: {ds!r} should be a mapping like {{path: data.jsonl, type: alpaca}}')
@@ -138,7 +138,7 @@ def _check_dataset(i, ds, where='datasets'):
     if ds['type'] not in DATASET_TYPES:
         raise ConfigError(f'{where}[{i}].type: {ds["type"]!r} is not allowed; use one of: {", ".join(DATASET_TYPES)}')
 
-# %% ../nbs/00_config.ipynb #22584add
+# %% ../nbs/00_config.ipynb #c15d5d75
 def check_combinations(c:Config):
     "Raise a `ConfigError` for settings that contradict each other."
     if c.adapter == 'qlora' and not c.load_in_4bit: raise ConfigError('adapter: qlora needs load_in_4bit: true (QLoRA trains on a 4-bit base)')
@@ -160,7 +160,7 @@ def check_combinations(c:Config):
     for i, ds in enumerate(c.datasets): _check_dataset(i, ds)
     for i, ds in enumerate(c.test_datasets or []): _check_dataset(i, ds, 'test_datasets')
 
-# %% ../nbs/00_config.ipynb #70dae983
+# %% ../nbs/00_config.ipynb #38bc3baa
 def _read_yaml(path):
     "The mapping in the YAML file at `path`, or a `ConfigError`."
     p = Path(path)

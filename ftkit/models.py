@@ -8,14 +8,14 @@ Docs: https://ftkit.github.io/ftkit/models.html.md"""
 __all__ = ['PREFIX', 'bundled', 'resolve_path', 'cache_dir', 'tiny_model_dir', 'model_source', 'load_tokenizer',
            'quantization_config', 'weights_dtype', 'load_model']
 
-# %% ../nbs/01_models.ipynb #6f59cf0d
+# %% ../nbs/01_models.ipynb #459748da
 import hashlib, json, os, shutil, tempfile
 from importlib.resources import files
 from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-# %% ../nbs/01_models.ipynb #4d92dd55
+# %% ../nbs/01_models.ipynb #2267b6ec
 PREFIX = 'ftkit:'
 
 def bundled(name:str) -> Path:
@@ -30,7 +30,7 @@ def resolve_path(path:str) -> str:
     "`ftkit:` names become package paths; anything else is returned as given."
     return str(bundled(path)) if str(path).startswith(PREFIX) else str(path)
 
-# %% ../nbs/01_models.ipynb #c4105505
+# %% ../nbs/01_models.ipynb #0b0b45bb
 def cache_dir() -> Path:
     "Where ftkit caches things it builds (`FTKIT_CACHE`, else `~/.cache/ftkit`)."
     return Path(os.environ.get('FTKIT_CACHE', Path.home()/'.cache'/'ftkit'))
@@ -50,7 +50,7 @@ def tiny_model_dir(name='ftkit:tiny-llama', seed=0) -> Path:
     except OSError: shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
     return out
 
-# %% ../nbs/01_models.ipynb #38538c4b
+# %% ../nbs/01_models.ipynb #237cbc16
 def model_source(base_model:str) -> str:
     "The folder or hub id to hand `from_pretrained` for `base_model`."
     return str(tiny_model_dir(base_model)) if base_model.startswith(PREFIX) else base_model
@@ -62,7 +62,7 @@ def load_tokenizer(cfg):
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
 
-# %% ../nbs/01_models.ipynb #c337fc52
+# %% ../nbs/01_models.ipynb #1ccc32e0
 def quantization_config(cfg):
     "The `BitsAndBytesConfig` for `cfg` (NF4 + double quant + bf16 compute), or None."
     if not (cfg.load_in_4bit or cfg.load_in_8bit): return None

@@ -9,11 +9,11 @@ __all__ = ['NUMERIC', 'STRINGS', 'BOOLEANS', 'FILLER', 'SERVICES', 'PCTS', 'TIME
            'all_columns', 'make_pair', 'to_chat', 'query_columns', 'generate_splits', 'train_tokenizer',
            'tiny_llama_config', 'write_jsonl', 'build_bundle']
 
-# %% ../nbs/03a_synth.ipynb #8c63251a
+# %% ../nbs/03a_synth.ipynb #6fc60515
 import json, random, hashlib
 from pathlib import Path
 
-# %% ../nbs/03a_synth.ipynb #f159dbc2
+# %% ../nbs/03a_synth.ipynb #66926d1f
 NUMERIC = {  # name: phrases a user would say
     'duration_ms': ['duration', 'latency', 'response time'], 'http.status_code': ['status code', 'HTTP status'],
     'http.response_content_length': ['response size', 'response bytes'], 'http.request_content_length': ['request size'],
@@ -49,12 +49,12 @@ FILLER = ['disposition_for_' + s for s in ('aX9k2', 'b7QmP', 'cT4vW', 'dL8nR', '
     'telemetry.sdk.language', 'sample_rate', 'meta.signal_type', 'status_message', 'parent_name', 'event_name',
     'organization', 'template', 'history', 'topic', 'component', 'zone', 'node_id', 'env', 'frontend.version']
 
-# %% ../nbs/03a_synth.ipynb #c414d806
+# %% ../nbs/03a_synth.ipynb #a08e3b70
 def all_columns():
     "Every column name in the schema, in a fixed order."
     return [*NUMERIC, *STRINGS, *BOOLEANS, *FILLER]
 
-# %% ../nbs/03a_synth.ipynb #4b15e65b
+# %% ../nbs/03a_synth.ipynb #b46dfc0e
 SERVICES = ['checkout', 'cart', 'auth', 'search', 'payments', 'frontend', 'inventory', 'email', 'billing', 'gateway']
 PCTS = {'P50': 'median', 'P90': '90th percentile', 'P95': '95th percentile', 'P99': '99th percentile'}
 TIMES = {7200: ['', ''], 3600: ['in the last hour', 'over the past hour'], 86400: ['in the last day', 'over the past 24 hours'],
@@ -70,7 +70,7 @@ def _time(rng):
     t = rng.choice([7200, 7200, 7200, 3600, 86400, 604800])
     return t, rng.choice(TIMES[t])
 
-# %% ../nbs/03a_synth.ipynb #28ae4058
+# %% ../nbs/03a_synth.ipynb #66cf3798
 def _count_by(rng):
     c = rng.choice(list(STRINGS)); s = _say(rng, c)
     nlq = rng.choice([f'group by {s}', f'count of events by {s}', f'how many events per {s}', f'break down traffic by {s}'])
@@ -150,7 +150,7 @@ def _in_list(rng):
 PATTERNS = {f.__name__[1:]: f for f in [_count_by, _percentile, _avg_by, _slowest, _errors_for, _heatmap, _over_threshold,
                                         _distinct, _exists, _contains, _havings, _sum_by, _in_list]}
 
-# %% ../nbs/03a_synth.ipynb #b0d30ecf
+# %% ../nbs/03a_synth.ipynb #6fd9f863
 def make_pair(rng:random.Random, pattern:str):
     "One (nlq, columns, query) triple from `pattern`."
     nlq, q, used = PATTERNS[pattern](rng)
@@ -163,7 +163,7 @@ def make_pair(rng:random.Random, pattern:str):
     rng.shuffle(cols)
     return nlq, cols, q
 
-# %% ../nbs/03a_synth.ipynb #5a45f998
+# %% ../nbs/03a_synth.ipynb #4cc90f86
 SYSTEM = ("Honeycomb is an observability platform that allows you to write queries to inspect trace data. You are an "
           "assistant that takes a natural language query (NLQ) and a list of valid columns and produce a Honeycomb query.")
 
@@ -173,7 +173,7 @@ def to_chat(nlq, columns, query):
                               {'from': 'human', 'value': f'\n\nNLQ: "{nlq}"\n\nColumns: {columns!r}'},
                               {'from': 'gpt', 'value': '\n' + json.dumps(query, sort_keys=True)}]}
 
-# %% ../nbs/03a_synth.ipynb #90131f86
+# %% ../nbs/03a_synth.ipynb #8bec6bf2
 def query_columns(q):
     "The sorted column names a query refers to."
     parts = [*q.get('calculations', []), *q.get('filters', []), *q.get('orders', [])]
@@ -196,7 +196,7 @@ def generate_splits(n_train=4000, n_test=200, seed=0):
         seen.add(key); out[split].append(to_chat(nlq, cols, q))
     return out
 
-# %% ../nbs/03a_synth.ipynb #67c9c637
+# %% ../nbs/03a_synth.ipynb #3ce5384f
 SPECIALS = ['<unk>', '<s>', '</s>', '<pad>']
 
 def _texts(rows): return [t['value'] for r in rows for t in r['conversations']]
@@ -225,7 +225,7 @@ def train_tokenizer(texts, vocab_size=2048):
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<s>', eos_token='</s>', unk_token='<unk>',
                                    pad_token='<pad>', padding_side='right', add_bos_token=True)
 
-# %% ../nbs/03a_synth.ipynb #91ad766c
+# %% ../nbs/03a_synth.ipynb #c93ccc85
 def tiny_llama_config(tok, hidden=128, layers=4, heads=4, kv_heads=2, max_len=1024):
     "A `LlamaConfig` of a few million parameters sized to `tok`."
     from transformers import LlamaConfig
@@ -234,7 +234,7 @@ def tiny_llama_config(tok, hidden=128, layers=4, heads=4, kv_heads=2, max_len=10
                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                        tie_word_embeddings=False, rms_norm_eps=1e-5)
 
-# %% ../nbs/03a_synth.ipynb #6308b63a
+# %% ../nbs/03a_synth.ipynb #0f0c533c
 def write_jsonl(rows, path):
     "Write `rows` as JSON lines to `path`."
     Path(path).parent.mkdir(parents=True, exist_ok=True)
