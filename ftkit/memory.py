@@ -8,9 +8,9 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
            'RESERVE', 'RECIPES', 'GPU_SIZES', 'load_catalog', 'catalog_entry', 'offline', 'model_config', 'meta_model',
            'Arch', 'arch_of', 'block_activation_bytes', 'MemoryEstimate', 'estimate_memory', 'compare_measured',
-           'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes']
+           'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
 
-# %% ../nbs/02_memory.ipynb #7c21093f
+# %% ../nbs/02_memory.ipynb #644f1a60
 import json, math, os, warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +21,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 from .models import PREFIX, bundled
 
-# %% ../nbs/02_memory.ipynb #2b155720
+# %% ../nbs/02_memory.ipynb #a754b2b4
 def load_catalog() -> dict:
     "ftkit's model catalog: `{'models': [{id, family, params, config, ...}], 'downloads_date': ...}`."
     return json.loads(bundled(PREFIX + 'models.json').read_text())
@@ -34,7 +34,7 @@ def offline() -> bool:
     "True when the Hugging Face hub must not be contacted (`HF_HUB_OFFLINE`)."
     return os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes', 'on')
 
-# %% ../nbs/02_memory.ipynb #914e4a5e
+# %% ../nbs/02_memory.ipynb #4440f5be
 def _from_catalog(model_id, why):
     e = catalog_entry(model_id)
     if e is None:
@@ -54,7 +54,7 @@ def model_config(model) -> PretrainedConfig:
     try: return AutoConfig.from_pretrained(model)
     except Exception as e: return _from_catalog(model, f'could not reach the hub ({type(e).__name__})')
 
-# %% ../nbs/02_memory.ipynb #ae8dc111
+# %% ../nbs/02_memory.ipynb #8e20c651
 def meta_model(config):
     "`config`'s causal-LM built on the meta device: real shapes, no memory."
     try: from transformers.initialization import no_init_weights
@@ -63,7 +63,7 @@ def meta_model(config):
     m.tie_weights()  # init is skipped above, tying is not
     return m
 
-# %% ../nbs/02_memory.ipynb #e2ecce56
+# %% ../nbs/02_memory.ipynb #1433e140
 @dataclass
 class Arch:
     "What memory depends on in an architecture (counts from the real model built on meta)."
@@ -83,7 +83,7 @@ class Arch:
         "Parameters LoRA of rank `r` adds on `targets` (None: every linear layer of the blocks)."
         return self.layers*sum(r*(i+o) for n, i, o in self.linears if targets is None or n in targets)
 
-# %% ../nbs/02_memory.ipynb #91ebcb41
+# %% ../nbs/02_memory.ipynb #1b666a89
 def _text(config): return config.get_text_config() if hasattr(config, 'get_text_config') else config
 
 @lru_cache(maxsize=64)
@@ -111,7 +111,7 @@ def arch_of(model) -> Arch:
     "The `Arch` of `model` (anything `model_config` takes)."
     return _arch(model_config(model).to_json_string(use_diff=False))
 
-# %% ../nbs/02_memory.ipynb #8b2d7e25
+# %% ../nbs/02_memory.ipynb #f9e6cc5f
 ATTN_IN, MLP_IN = ('q_proj', 'k_proj', 'v_proj', 'qkv_proj', 'query_key_value', 'Wqkv'), ('gate_proj', 'up_proj', 'gate_up_proj', 'w1', 'w3', 'fc1')
 ATTN_OUT, MLP_OUT = ('o_proj', 'dense', 'out_proj'), ('down_proj', 'w2', 'fc2')
 
@@ -138,14 +138,14 @@ def block_activation_bytes(a:Arch, method='lora', weights_dtype='bf16', seq_len=
     b += 3*md*i + _inputs_saved(method, pick(MLP_OUT), i, md)                  # MLP
     return b + (0 if full else 2*lora_r*len(tg))                               # LoRA's r-wide middles
 
-# %% ../nbs/02_memory.ipynb #138c8f2a
+# %% ../nbs/02_memory.ipynb #458c1cb9
 GiB = 2**30
 OPTIMIZERS = {'adamw': 'adamw', 'adamw_torch': 'adamw', 'adamw_fused': 'adamw_fused', 'adamw_torch_fused': 'adamw_fused',
               'adamw_8bit': 'adamw_8bit', 'adamw_bnb_8bit': 'adamw_8bit', 'paged_adamw_8bit': 'paged_adamw_8bit', 'sgd': 'sgd'}
 METHODS, STRATEGIES = ('full', 'lora', 'qlora'), ('ddp', 'fsdp', 'zero2', 'zero3')
 CUDA_CONTEXT_GIB, RESERVE = 0.6, 0.15   # CUDA context + kernels; allocator's cached-but-free share of the peak
 
-# %% ../nbs/02_memory.ipynb #d43b3e16
+# %% ../nbs/02_memory.ipynb #729d5e20
 @dataclass
 class MemoryEstimate:
     "Peak GPU memory of a training step, with its parts (GiB)."
@@ -161,7 +161,7 @@ class MemoryEstimate:
         return (f'| part (GiB) | |\n|---|---|\n{rows}\n| **peak allocated** ({self.phase}) | **{self.peak_allocated_gib:.2f}** |\n'
                 f'| total to fit (+ reserve, CUDA context) | {self.total_gib:.2f} |')
 
-# %% ../nbs/02_memory.ipynb #30fd6c4c
+# %% ../nbs/02_memory.ipynb #3990ce4f
 def _check(name, value, allowed):
     if value not in allowed: raise ValueError(f'{name}={value!r} is not supported; use one of: {", ".join(allowed)}')
 
@@ -178,7 +178,7 @@ def _static(a, method, wdt, lora_r, targets, opt):
     return dict(weights=w, quant=q, trainable=trainable, tb=tb, grads=trainable*tb, states=trainable*sb,
                 temp=trainable*tb if opt == 'adamw' else 0, wb=wb)
 
-# %% ../nbs/02_memory.ipynb #138bcc50
+# %% ../nbs/02_memory.ipynb #07932335
 def _shard(s, a, num_gpus, strategy, cpu_offload):
     "Per-GPU share of the static parts under `strategy`."
     n = num_gpus if num_gpus > 1 else 1
@@ -193,7 +193,7 @@ def _shard(s, a, num_gpus, strategy, cpu_offload):
         if strategy in ('fsdp', 'zero3'): out['weights'] = out['grads'] = 0
     return out
 
-# %% ../nbs/02_memory.ipynb #8740f1da
+# %% ../nbs/02_memory.ipynb #e2663d57
 def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, gradient_checkpointing=False,
                     lora_r=16,                 # LoRA rank
                     lora_targets=None,         # module names to adapt; None: all linear layers of the blocks
@@ -233,7 +233,7 @@ def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, grad
     return MemoryEstimate({k: v/GiB for k, v in parts.items()}, peak, peak*(1 + RESERVE) + CUDA_CONTEXT_GIB + paged/GiB,
                           phase, s['trainable'], settings)
 
-# %% ../nbs/02_memory.ipynb #718e2b72
+# %% ../nbs/02_memory.ipynb #ab3bee3f
 RECIPES = {'full_mixed': dict(method='full', weights_dtype='fp32'), 'full_bf16': dict(method='full'),
            'lora': dict(method='lora'), 'qlora': dict(method='qlora')}
 
@@ -249,12 +249,12 @@ def compare_measured(path, shapes) -> list:
                         note=r.get('error', '')))
     return out
 
-# %% ../nbs/02_memory.ipynb #0ddc787f
+# %% ../nbs/02_memory.ipynb #bd89846b
 def accelerate_rule_gib(model, dtype_bytes=2) -> float:
     "`accelerate estimate-memory`'s training figure: 4 × parameters × bytes (model, gradients, 2 Adam states)."
     return 4*arch_of(model).params*dtype_bytes/GiB
 
-# %% ../nbs/02_memory.ipynb #9d6bb1c2
+# %% ../nbs/02_memory.ipynb #86aaae74
 GPU_SIZES = {'16 GiB (T4, V100)': 16, '24 GiB (4090, A10, L4)': 24, '40 GiB (A100-40)': 40, '48 GiB (A6000, L40S)': 48,
              '80 GiB (A100, H100)': 80, '141 GiB (H200)': 141}
 
@@ -269,7 +269,7 @@ def plot_breakdown(estimates:dict, ax=None):
     ax.set_ylabel('GiB at the peak'); ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/02_memory.ipynb #dfbbf0b4
+# %% ../nbs/02_memory.ipynb #ec780e5c
 def sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), **kw) -> list:
     "Peak memory estimates of `model` for each of `values` of setting `over`."
     return [estimate_memory(model, **{**kw, over: v}) for v in values]
@@ -282,10 +282,23 @@ def plot_sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), meth
     ax.set_xscale('log', base=2); ax.set_xlabel(over); ax.set_ylabel('GiB needed (total)'); ax.legend()
     return ax
 
-# %% ../nbs/02_memory.ipynb #963d9783
+# %% ../nbs/02_memory.ipynb #729d3a6d
 def tensor_bytes(model, opt) -> dict:
     "Bytes held by `model`'s parameters, their gradients and `opt`'s state tensors."
     ps = list(model.parameters())
     st = [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0]
     nb = lambda ts: sum(t.numel()*t.element_size() for t in ts)
     return dict(weights=nb(ps), gradients=nb(p.grad for p in ps if p.grad is not None), optimizer=nb(st))
+
+# %% ../nbs/02_memory.ipynb #c083c9d1
+def saved_tensor_bytes(model, input_ids, device_type='cpu') -> int:
+    "Bytes of the non-parameter tensors autograd saves for backward in one bf16-autocast forward with labels."
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    seen = {}
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in params: seen[s.data_ptr()] = s.nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast(device_type, dtype=torch.bfloat16):
+        model(input_ids=input_ids, labels=input_ids)
+    return sum(seen.values())
