@@ -7,13 +7,13 @@ Docs: https://ftkit.github.io/ftkit/catalog.html.md"""
 # %% auto #0
 __all__ = ['refresh_downloads', 'max_micro_batch', 'rank_models', 'plot_fit']
 
-# %% ../nbs/02a_catalog.ipynb #5c62a590
+# %% ../nbs/02a_catalog.ipynb #03aaa4e2
 import warnings
 import matplotlib.pyplot as plt
 from transformers import AutoConfig
 from .memory import load_catalog, estimate_memory, offline, GPU_SIZES
 
-# %% ../nbs/02a_catalog.ipynb #14e2b742
+# %% ../nbs/02a_catalog.ipynb #a567e23c
 def refresh_downloads(catalog=None) -> dict:
     "The catalog with live hub download counts; offline (or unreachable), the shipped snapshot, with a warning."
     cat = catalog or load_catalog()
@@ -28,7 +28,7 @@ def refresh_downloads(catalog=None) -> dict:
     if failed: warnings.warn(f"{failed} of {len(models)} models could not be read from the hub; their downloads are the snapshot of {cat['downloads_date']}")
     return dict(cat, models=models, downloads_date='live' if not failed else cat['downloads_date'] + ' (partly live)')
 
-# %% ../nbs/02a_catalog.ipynb #cc5b6476
+# %% ../nbs/02a_catalog.ipynb #0638c3d0
 def max_micro_batch(config, gpu_memory:float, limit=256, **kw) -> int:
     "Largest micro batch (up to `limit`) whose estimated total fits `gpu_memory` GiB; 0 if none does."
     fits = lambda b: estimate_memory(config, micro_batch_size=b, **kw).total_gib <= gpu_memory
@@ -41,7 +41,7 @@ def max_micro_batch(config, gpu_memory:float, limit=256, **kw) -> int:
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     return lo
 
-# %% ../nbs/02a_catalog.ipynb #b04f97fd
+# %% ../nbs/02a_catalog.ipynb #2884167c
 def rank_models(gpu_memory:float, method='qlora', seq_len=2048, gradient_checkpointing=True, catalog=None, **kw) -> list:
     "Catalog models with their fit on a `gpu_memory` GiB GPU: those that fit first, most downloaded first."
     rows = []
@@ -53,7 +53,7 @@ def rank_models(gpu_memory:float, method='qlora', seq_len=2048, gradient_checkpo
                          gated=m['gated'], total_gib_b1=round(e.total_gib, 1), max_micro_batch=b, fits=b > 0))
     return sorted(rows, key=lambda r: (not r['fits'], -r['downloads'], -r['params_b']))
 
-# %% ../nbs/02a_catalog.ipynb #4c637958
+# %% ../nbs/02a_catalog.ipynb #ced388a9
 def plot_fit(rows, gpu_memory, ax=None):
     "Parameters (log) against downloads (log), coloured by whether each model fits."
     ax = ax or plt.subplots(figsize=(8, 5))[1]
