@@ -10,14 +10,14 @@ __all__ = ['SPEC', 'CRITIC_SYSTEM', 'HEAL_SYSTEM', 'VARY_SYSTEM', 'case_text', '
            'rule_variation', 'RuleJudge', 'Critic', 'read_labels', 'save_label', 'todo', 'label_tool', 'alignment',
            'plot_confusion', 'heal']
 
-# %% ../nbs/07a_critic.ipynb #3fdfdab9
+# %% ../nbs/07a_critic.ipynb #6d0888f1
 import hashlib, html, json, os, random, re, time
 from collections import Counter
 from pathlib import Path
 from .evals import (CALC_OPS, FILTER_OPS, HAVING_OPS, NO_COLUMN_OPS, NO_VALUE_OPS, LIST_OPS, QUERY_KEYS, INT_KEYS, _is_int,
                          check_query, honeycomb_fields, parse_query, query_column_refs)
 
-# %% ../nbs/07a_critic.ipynb #cf4ea584
+# %% ../nbs/07a_critic.ipynb #410de8c1
 SPEC = f"""A Honeycomb query is a JSON object with these optional keys (it may not be empty):
 - calculations: list of {{"op", "column"?}}. Ops: {', '.join(CALC_OPS)}. {' and '.join(sorted(NO_COLUMN_OPS))} take no column; every other op needs one of the given columns.
 - filters: list of {{"column", "op", "value"?}}. Ops: {', '.join(FILTER_OPS)}. {' and '.join(sorted(NO_VALUE_OPS))} take no value; {' and '.join(sorted(LIST_OPS))} take a list; the others one value.
@@ -31,7 +31,7 @@ A good query is valid AND answers the question with the right operation, columns
 CRITIC_SYSTEM = ('You are an expert in Honeycomb queries. Critique the query written for a user question, then give a verdict. '
                  'Answer with one JSON object: {"critique": "<one or two sentences>", "outcome": "good" or "bad"}.')
 
-# %% ../nbs/07a_critic.ipynb #bc5a645f
+# %% ../nbs/07a_critic.ipynb #ce7cfd55
 def case_text(nlq, columns, query) -> str:
     "One case as the critic reads it."
     q = query if isinstance(query, str) else json.dumps(query)
@@ -54,7 +54,7 @@ def critic_messages(nlq, columns, query, examples=()) -> list:
            f'Now critique this case.\n\n{case_text(nlq, columns, query)}\nAnswer:'
     return [dict(role='system', content=CRITIC_SYSTEM), dict(role='user', content=user)]
 
-# %% ../nbs/07a_critic.ipynb #9462283d
+# %% ../nbs/07a_critic.ipynb #0b1b8c51
 def _json_objects(text):
     "Every JSON object that starts at a `{` in `text`, in order."
     dec = json.JSONDecoder()
@@ -70,7 +70,7 @@ def parse_verdict(text) -> dict:
         if out in ('good', 'bad'): return dict(critique=str(obj.get('critique', '')), outcome=out)
     return dict(critique=f'unparseable reply: {str(text)[:200]!r}', outcome='error')
 
-# %% ../nbs/07a_critic.ipynb #59762c51
+# %% ../nbs/07a_critic.ipynb #d560a8a8
 class OpenAIJudge:
     "A judge behind an OpenAI-compatible chat-completions endpoint."
     def __init__(self, model:str,                          # model name the server knows
@@ -101,7 +101,7 @@ class OpenAIJudge:
 
     def __repr__(self): return f'OpenAIJudge({self.model!r}, base_url={self.base_url!r}, key_env={self.key_env!r})'
 
-# %% ../nbs/07a_critic.ipynb #5162eebc
+# %% ../nbs/07a_critic.ipynb #aae7938f
 class TransformersJudge:
     "A judge that runs a local `transformers` causal LM."
     def __init__(self, model, tok, max_new_tokens:int=128, name:str=None):
@@ -116,13 +116,13 @@ class TransformersJudge:
         from ftkit.infer import generate
         return generate(self.model, self.tok, [self.prompt_ids(messages)], self.max_new_tokens, progress=False)[0]
 
-# %% ../nbs/07a_critic.ipynb #32e96ff6
+# %% ../nbs/07a_critic.ipynb #f1f4806d
 _INTENTS = [  # (words in the NLQ, what the query should then contain, critique)
-    (r'\b(slowest|max|longest)\b|\bhighest (?!average|mean)', lambda q: _has_op(q, 'MAX', 'P99', 'P999', 'P95'), 'asks for the slowest/highest, but the query has no MAX or high percentile'),
-    (r'\b(average|mean)\b', lambda q: _has_op(q, 'AVG'), 'asks for an average, but the query has no AVG'),
+    (r'\b(slowest|max|longest)\b|\bhighest (?!average|mean)', lambda q: _has_op(q, 'MAX', 'RATE_MAX', 'P90', 'P95', 'P99', 'P999'), 'asks for the slowest/highest, but the query has no MAX or high percentile'),
+    (r'\b(average|mean)\b', lambda q: _has_op(q, 'AVG', 'RATE_AVG'), 'asks for an average, but the query has no AVG'),
     (r'\b(unique|distinct)\b', lambda q: _has_op(q, 'COUNT_DISTINCT'), 'asks for distinct values, but the query has no COUNT_DISTINCT'),
     (r'\b(heatmap|distribution)\b', lambda q: _has_op(q, 'HEATMAP'), 'asks for a distribution, but the query has no HEATMAP'),
-    (r'\b(by|per|group|each)\b', lambda q: bool(q.get('breakdowns')), 'asks to group, but the query has no breakdowns'),
+    (r'^(?!.*\b(filter\w*|sort\w*|order\w*) [^,]*\bby\b).*\b(by|per|group|each)\b(?! (second|minute|hour|day)\b)', lambda q: bool(q.get('breakdowns')), 'asks to group, but the query has no breakdowns'),
     (r'\b(last hour|past hour)\b', lambda q: q.get('time_range') == 3600, 'asks for the last hour, but time_range is not 3600'),
     (r'\b(last day|24 hours)\b', lambda q: q.get('time_range') == 86400, 'asks for the last day, but time_range is not 86400'),
     (r'\b(this week|7 days)\b', lambda q: q.get('time_range') == 604800, 'asks for the last week, but time_range is not 604800'),
@@ -143,7 +143,7 @@ def rule_critique(nlq, columns, query_text) -> dict:
     return dict(critique='The question ' + '; '.join(probs) + '.' if probs else 'Valid, and matches the wording of the question.',
                 outcome='bad' if probs else 'good')
 
-# %% ../nbs/07a_critic.ipynb #31eae582
+# %% ../nbs/07a_critic.ipynb #712276cb
 def repair_query(query_text, columns):
     "Drop the parts of a query that Level 1 rejects; `None` if nothing valid is left."
     q, err = parse_query(query_text)
@@ -161,7 +161,7 @@ def repair_query(query_text, columns):
         for k in drop.get(name, []): q.pop(k, None)
     return json.dumps(q) if q and ok(q) else None
 
-# %% ../nbs/07a_critic.ipynb #c420536e
+# %% ../nbs/07a_critic.ipynb #db297234
 def rename_column(query:dict, old, new) -> dict:
     "`query` with column `old` renamed to `new` in every part."
     q = json.loads(json.dumps(query))
@@ -191,7 +191,7 @@ def rule_variation(ex:dict, seed=0) -> dict:
         if new not in cols: q, cols = rename_column(q, old, new), [new if c == old else c for c in cols]
     return dict(nlq=nlq, columns=cols, query=q)
 
-# %% ../nbs/07a_critic.ipynb #8bfd06fb
+# %% ../nbs/07a_critic.ipynb #01b28cbd
 HEAL_SYSTEM = 'You fix Honeycomb queries. Reply with the improved query as one JSON object and nothing else.'
 VARY_SYSTEM = 'You write variations of training examples. Reply with one JSON object and nothing else.'
 
@@ -208,10 +208,11 @@ class RuleJudge:
             return json.dumps(rule_variation(json.loads(user.rsplit('\n', 1)[-1]), self.seed))
         return json.dumps(rule_critique(*_case(user)))
 
-# %% ../nbs/07a_critic.ipynb #4933ad16
+# %% ../nbs/07a_critic.ipynb #52f9eccd
 class Critic:
     "Critique (nlq, columns, query) cases with a judge, few-shot examples from `labels`, and a disk cache."
-    def __init__(self, judge, labels=(), k:int=4, cache_dir=None):
+    def __init__(self, judge, labels=(), k:int=4, cache_dir=None):  # labels: a list, or a JSONL path saved by `label_tool`
+        if isinstance(labels, (str, Path)): labels = [json.loads(l) for l in Path(labels).read_text().splitlines() if l.strip()]
         self.judge, self.labels, self.k = judge, list(labels), k
         self.cache = Path(cache_dir) if cache_dir else None
         self.calls = 0  # judge calls made (cache misses)
@@ -232,7 +233,7 @@ class Critic:
         msgs = critic_messages(nlq, columns, query, examples)
         return parse_verdict(self.ask(msgs, keep=lambda r: parse_verdict(r)['outcome'] != 'error'))
 
-# %% ../nbs/07a_critic.ipynb #7dfb35e8
+# %% ../nbs/07a_critic.ipynb #f027de72
 def read_labels(path) -> list:
     "Labels saved in JSONL `path` (empty if the file does not exist yet)."
     p = Path(path)
@@ -252,7 +253,7 @@ def todo(cases, path) -> list:
     done = {_key(l) for l in read_labels(path)}
     return [c for c in cases if _key(c) not in done]
 
-# %% ../nbs/07a_critic.ipynb #da0c9793
+# %% ../nbs/07a_critic.ipynb #7a2f5124
 def label_tool(cases, path, critic=None):
     "An ipywidgets tool to label `cases` (dicts with nlq, columns, query) good/bad with a critique, saved to `path`."
     import ipywidgets as W
@@ -278,7 +279,7 @@ def label_tool(cases, path, critic=None):
     show()
     return W.VBox([head, case_box, verdict, crit, W.HBox([good, bad, skip])])
 
-# %% ../nbs/07a_critic.ipynb #a07bd6c3
+# %% ../nbs/07a_critic.ipynb #c8a54fe9
 def alignment(human, critic) -> dict:
     "Agreement of `critic` outcomes with `human` outcomes (lists of 'good'/'bad'; 'error' counts as disagreement)."
     pairs = list(zip(human, critic)); n = len(pairs)
@@ -292,7 +293,7 @@ def alignment(human, critic) -> dict:
                 kappa=(agree - chance) / (1 - chance) if chance < 1 else 1.0,
                 confusion={f'human {h} / critic {c}': cm[(h, c)] for h in ('good', 'bad') for c in ('good', 'bad', 'error') if cm[(h, c)]})
 
-# %% ../nbs/07a_critic.ipynb #221ebea8
+# %% ../nbs/07a_critic.ipynb #465c45c8
 def plot_confusion(al:dict, ax=None):
     "The confusion matrix of an `alignment` result."
     import matplotlib.pyplot as plt
@@ -305,7 +306,7 @@ def plot_confusion(al:dict, ax=None):
     ax.set_title(f"kappa {al['kappa']:.2f}, accuracy {al['accuracy']:.0%}")
     return ax
 
-# %% ../nbs/07a_critic.ipynb #d9adc378
+# %% ../nbs/07a_critic.ipynb #16c74fd1
 def heal(critic:Critic, nlq, columns, query, critique) -> dict:
     "Ask `critic`'s judge to improve `query` given `critique`; returns the new query text and its Level-1 result."
     user = f'{SPEC}\n\nCritique of the query below: {critique}\nWrite the improved query.\n\n{case_text(nlq, columns, query)}'

@@ -105,7 +105,7 @@ def check_orders(q, cols):
     items, out = _items(q, 'orders')
     for i, o in items:
         w, op = f'orders[{i}]', o.get('op')
-        if o.get('order', 'ascending') not in ORDERS: out.append(f'{w}: order {_short(o.get("order"))} is not ascending or descending')
+        if o.get('order') not in ORDERS: out.append(f'{w}: order {_short(o.get("order"))} is not ascending or descending')
         if 'op' not in o:
             if not isinstance(o.get('column'), str): out.append(f'{w}: needs an op or a column')
         elif op == 'HEATMAP': out.append(f'{w}: HEATMAP cannot be ordered')
