@@ -135,11 +135,11 @@ def _case(prompt):
     m = re.search(r'NLQ: (.*?)\nColumns: (\[.*?\])\nQuery: (.*?)(?:\nAnswer:)?\s*$', prompt[prompt.rindex('NLQ: '):], re.S)
     return m[1], json.loads(m[2]), m[3]
 
-def rule_critique(nlq, columns, query_text) -> dict:
-    "A verdict from Level 1 plus wording-vs-query rules."
+def rule_critique(nlq, columns, query_text, intents=_INTENTS) -> dict:
+    "A verdict from Level 1 plus wording-vs-query rules (`intents`)."
     r = check_query(query_text, columns)
     if not r.ok: return dict(critique='Invalid query: ' + '; '.join(r.reasons), outcome='bad')
-    probs = [why for pat, test, why in _INTENTS if re.search(pat, nlq.lower()) and not test(r.query)]
+    probs = [why for pat, test, why in intents if re.search(pat, nlq.lower()) and not test(r.query)]
     return dict(critique='The question ' + '; '.join(probs) + '.' if probs else 'Valid, and matches the wording of the question.',
                 outcome='bad' if probs else 'good')
 
@@ -197,8 +197,9 @@ VARY_SYSTEM = 'You write variations of training examples. Reply with one JSON ob
 
 class RuleJudge:
     "A deterministic, offline judge: critiques with `rule_critique`, heals with `repair_query`, varies with `rule_variation`."
-    name = 'rules'
-    def __init__(self, seed=0): self.seed = seed
+    def __init__(self, seed=0, intents=_INTENTS):  # intents=[]: Level 1 only
+        self.seed, self.intents, self.name = seed, intents, f'rules:{len(intents)}'
+
     def __call__(self, messages) -> str:
         system, user = messages[0]['content'], messages[-1]['content']
         if system == HEAL_SYSTEM:
@@ -206,7 +207,7 @@ class RuleJudge:
             return repair_query(q, cols) or q
         if system == VARY_SYSTEM:
             return json.dumps(rule_variation(json.loads(user.rsplit('\n', 1)[-1]), self.seed))
-        return json.dumps(rule_critique(*_case(user)))
+        return json.dumps(rule_critique(*_case(user), intents=self.intents))
 
 # %% ../nbs/07a_critic.ipynb #52f9eccd
 class Critic:
@@ -306,7 +307,7 @@ def plot_confusion(al:dict, ax=None):
     ax.set_title(f"kappa {al['kappa']:.2f}, accuracy {al['accuracy']:.0%}")
     return ax
 
-# %% ../nbs/07a_critic.ipynb #16c74fd1
+# %% ../nbs/07a_critic.ipynb #d25f315a
 def heal(critic:Critic, nlq, columns, query, critique) -> dict:
     "Ask `critic`'s judge to improve `query` given `critique`; returns the new query text and its Level-1 result."
     user = f'{SPEC}\n\nCritique of the query below: {critique}\nWrite the improved query.\n\n{case_text(nlq, columns, query)}'
