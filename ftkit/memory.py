@@ -6,9 +6,10 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 
 # %% auto #0
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
-           'RESERVE', 'RECIPES', 'GPU_SIZES', 'load_catalog', 'catalog_entry', 'offline', 'model_config', 'meta_model',
-           'Arch', 'arch_of', 'block_activation_bytes', 'MemoryEstimate', 'estimate_memory', 'compare_measured',
-           'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
+           'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'load_catalog', 'catalog_entry', 'offline',
+           'model_config', 'meta_model', 'Arch', 'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate',
+           'estimate_memory', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep',
+           'tensor_bytes', 'saved_tensor_bytes']
 
 # %% ../nbs/02_memory.ipynb #644f1a60
 import json, math, os, warnings
@@ -143,7 +144,12 @@ GiB = 2**30
 OPTIMIZERS = {'adamw': 'adamw', 'adamw_torch': 'adamw', 'adamw_fused': 'adamw_fused', 'adamw_torch_fused': 'adamw_fused',
               'adamw_8bit': 'adamw_8bit', 'adamw_bnb_8bit': 'adamw_8bit', 'paged_adamw_8bit': 'paged_adamw_8bit', 'sgd': 'sgd'}
 METHODS, STRATEGIES = ('full', 'lora', 'qlora'), ('ddp', 'fsdp', 'zero2', 'zero3')
-CUDA_CONTEXT_GIB, RESERVE = 0.6, 0.15   # CUDA context + kernels; allocator's cached-but-free share of the peak
+CUDA_CONTEXT_GIB = 0.6                 # CUDA context and kernels, outside PyTorch's allocator
+RESERVE, RESERVE_MAX_GIB = 0.25, 4.5    # allocator's cached-but-free blocks: a share of the peak, capped
+
+def total_gib(peak_gib:float) -> float:
+    "GPU memory a run with this allocated peak needs: + allocator reserve + CUDA context."
+    return peak_gib + min(RESERVE*peak_gib, RESERVE_MAX_GIB) + CUDA_CONTEXT_GIB
 
 # %% ../nbs/02_memory.ipynb #729d5e20
 @dataclass
@@ -151,8 +157,8 @@ class MemoryEstimate:
     "Peak GPU memory of a training step, with its parts (GiB)."
     breakdown:dict          # the parts at the peak moment, GiB; they add up to `peak_allocated_gib`
     peak_allocated_gib:float  # what torch.cuda.max_memory_allocated() reports
-    total_gib:float         # for "does it fit": peak + allocator reserve + CUDA context (+ paged states)
-    phase:str               # 'backward' or 'optimizer': where the peak is
+    total_gib:float         # for "does it fit": peak + allocator reserve + CUDA context (+ paged states), see `total_gib`
+    phase:str               # where the peak is: 'backward', 'backward (last block)' or 'optimizer'
     trainable:int           # trainable parameters
     settings:dict = field(default_factory=dict)
 
@@ -223,14 +229,15 @@ def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, grad
     base = dict(weights=s['weights'] + s['gathered'], **{'quant constants': s['quant']}, gradients=s['bucket'],
                 optimizer=s['states'])
     bwd = dict(base, **{'autocast copies': ac, 'activations': acts + max(0, recompute - loss), 'logits + loss': loss})
+    end = dict(base, gradients=s['grads'] + s['bucket'], activations=recompute if gc else block, **{'logits + loss': held})
     opt_ = dict(base, gradients=s['grads'] + s['bucket'], optimizer=s['states'] + s['temp'], **{'logits + loss': held})
-    phase, parts = max((('backward', bwd), ('optimizer', opt_)), key=lambda p: sum(p[1].values()))
+    phase, parts = max((('backward', bwd), ('backward (last block)', end), ('optimizer', opt_)), key=lambda p: sum(p[1].values()))
     peak = sum(parts.values())/GiB
     paged = s['states'] if opt == 'paged_adamw_8bit' else 0
     if paged: parts['optimizer'] -= paged; peak -= paged/GiB
     settings = dict(method=method, seq_len=seq_len, micro_batch_size=micro_batch_size, gradient_checkpointing=gc,
                     lora_r=lora_r, optimizer=opt, weights_dtype=weights_dtype, num_gpus=num_gpus, strategy=strategy)
-    return MemoryEstimate({k: v/GiB for k, v in parts.items()}, peak, peak*(1 + RESERVE) + CUDA_CONTEXT_GIB + paged/GiB,
+    return MemoryEstimate({k: v/GiB for k, v in parts.items()}, peak, total_gib(peak) + paged/GiB,
                           phase, s['trainable'], settings)
 
 # %% ../nbs/02_memory.ipynb #ab3bee3f
@@ -246,7 +253,7 @@ def compare_measured(path, shapes) -> list:
         m = r.get('peak_alloc_gib') if r.get('ok') else None
         out.append(dict(shape=r['shape'], method=r['method'], seq=r['seq'], batch=r['batch'], grad_ckpt=r['grad_ckpt'],
                         measured=m, estimate=round(e.peak_allocated_gib, 3), error_pct=None if m is None else round(100*(e.peak_allocated_gib/m - 1), 2),
-                        note=r.get('error', '')))
+                        reserved=r.get('peak_reserved_gib'), total=round(e.total_gib, 3), note=r.get('error', '')))
     return out
 
 # %% ../nbs/02_memory.ipynb #bd89846b
