@@ -8,8 +8,8 @@ Docs: https://ftkit.github.io/ftkit/data.html.md"""
 __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_ROLES', 'IGNORE', 'FORMATS', 'CACHE_VERSION', 'ENCODED',
            'RowError', 'sharegpt_segments', 'alpaca_segments', 'completion_segments', 'chat_messages',
            'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows', 'segments_for',
-           'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'prepare_dataset', 'format_report', 'pack_bins',
-           'pack_dataset', 'packing_efficiency', 'plot_lengths', 'PackedCollator']
+           'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset', 'format_report',
+           'pack_bins', 'pack_dataset', 'packing_efficiency', 'plot_lengths', 'PackedCollator']
 
 # %% ../nbs/03_data.ipynb #8a7303e9
 import bisect, hashlib, json, os, shutil
@@ -240,6 +240,18 @@ def clear_cache(path) -> int:
     return n
 
 # %% ../nbs/03_data.ipynb #89d36c07
+def check_entry(ds:dict, tok, where='datasets[0]'):
+    "Raise a one-line `ConfigError` for a template setting that would fail on every row."
+    conv, tmpl = ds.get('conversation', 'alpaca'), ds.get('chat_template')
+    if ds['type'] == 'sharegpt' and conv not in TEMPLATES:
+        raise ConfigError(f"{where}.conversation: {conv!r} is not allowed; use one of: {', '.join(TEMPLATES)}")
+    if ds['type'] != 'chat_template': return
+    if tmpl not in (None, 'tokenizer_default') and '{' not in tmpl:
+        raise ConfigError(f"{where}.chat_template: {tmpl!r} is not a Jinja template; use tokenizer_default or a template string"
+                          + (" (for ChatML use type: sharegpt, conversation: chatml)" if tmpl == 'chatml' else ''))
+    if tmpl in (None, 'tokenizer_default') and not getattr(tok, 'chat_template', None):
+        raise ConfigError(f'{where}: type chat_template needs a chat template; the tokenizer has none, so set chat_template (Jinja) in the entry')
+
 ENCODED = datasets.Features(dict(input_ids=datasets.Sequence(datasets.Value('int32')), attention_mask=datasets.Sequence(datasets.Value('int8')),
                                  labels=datasets.Sequence(datasets.Value('int32')), reason=datasets.Value('string')))
 
@@ -247,8 +259,7 @@ def _tokenize(cfg, tok, which, num_proc):
     "Encode every entry of `cfg.<which>`: `(Dataset, Counter)`."
     parts, report = [], Counter()
     for i, ds in enumerate(getattr(cfg, which) or []):
-        if ds['type'] == 'chat_template' and not (ds.get('chat_template') or getattr(tok, 'chat_template', None)):
-            raise ConfigError(f'{which}[{i}]: type chat_template needs a chat template; the tokenizer has none, so set chat_template (Jinja) in the entry')
+        check_entry(ds, tok, f'{which}[{i}]')
         raw = load_rows(ds)
         nproc = num_proc if num_proc is not None else (min(2, os.cpu_count() or 1) if len(raw) >= 20_000 else None)
         enc = raw.map(_encode_batch, batched=True, fn_kwargs=dict(ds=ds, tok=tok, cfg=cfg), remove_columns=raw.column_names,
