@@ -1,0 +1,142 @@
+"""Data benchmarks: preprocessing throughput, packing efficiency, training tokens/s packed vs padded.
+
+    HF_HUB_OFFLINE=1 python bench/bench_data.py            # CPU: tiny model, ~4 minutes on 2 cores
+    HF_HUB_OFFLINE=1 python bench/bench_data.py --gpu      # also a 1B Llama shape on CUDA (sdpa, and flash-attn if installed)
+
+Preprocessing is timed like `ftkit preprocess` does it: load the JSONL, template, tokenize, mask, filter, save to
+disk — with a fresh datasets cache each time, so nothing is reused. The course's 100-row Honeycomb sample (in
+../shared, skipped cleanly when absent) is repeated to 5,000 rows. Training throughput counts only real (non-pad)
+tokens per second, for batches padded to their longest row and for best-fit-decreasing packed rows.
+"""
+import argparse, json, os, statistics, sys, tempfile, time
+from pathlib import Path
+os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
+import datasets, torch
+from ftkit.config import load_config
+from ftkit.data import IGNORE, PackedCollator, pack_dataset, packing_efficiency, prepare_dataset
+from ftkit.models import load_model, load_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT.parent/'shared'/'data'/'honeycomb-sample'/'alpaca_synth_queries.jsonl'
+QUICK = ROOT/'examples'/'honeycomb-tiny.yml'
+
+def sources(tmp):
+    "`{name: jsonl path}`: the bundled data, and the course sample repeated to 5,000 rows when ../shared exists."
+    out = {'bundled honeycomb (4,000 rows)': 'ftkit:honeycomb/train.jsonl'}
+    if SAMPLE.exists():
+        rows = SAMPLE.read_text().splitlines()
+        p = Path(tmp)/'sample5000.jsonl'; p.write_text('\n'.join((rows * (5000 // len(rows) + 1))[:5000]) + '\n')
+        out['course sample x50 (5,000 rows)'] = str(p)
+    else: print(f'skipping the course sample: {SAMPLE} not found')
+    return out
+
+def time_preprocess(path, tok, num_proc, tmp):
+    "Seconds for load + tokenize + mask + filter + save of `path`, with a fresh datasets cache."
+    cache = tempfile.mkdtemp(dir=tmp)
+    datasets.config.HF_DATASETS_CACHE = Path(cache)/'hf'
+    cfg = load_config(str(QUICK), datasets=[{'path': path, 'type': 'sharegpt', 'conversation': 'alpaca'}],
+                      dataset_prepared_path=str(Path(cache)/'prepared'), sequence_len=1024)
+    t = time.perf_counter()
+    ds, rep = prepare_dataset(cfg, tok, verbose=False, num_proc=num_proc)
+    return time.perf_counter() - t, ds, rep
+
+def bench_preprocess(tmp):
+    tok = load_tokenizer(load_config(str(QUICK)))
+    res = {}
+    for name, path in sources(tmp).items():
+        for nproc in (None, 2):
+            secs = [time_preprocess(path, tok, nproc, tmp)[0] for _ in range(3)]
+            _, ds, rep = time_preprocess(path, tok, nproc, tmp)
+            s = statistics.median(secs)
+            res[f'{name}, num_proc={nproc or 1}'] = dict(rows=rep['rows'], seconds=round(s, 2), examples_per_s=round(rep['rows'] / s))
+        packed = pack_dataset(ds, 1024)
+        res[f'{name}, packing efficiency @1024'] = round(packing_efficiency(packed, 1024), 4)
+    return res
+
+def batches(ds, tok, packed, bs, order):
+    "`(batch, real tokens)` over `ds` rows in `order`: padded to the longest row, or packed rows via `PackedCollator`."
+    col = PackedCollator(tok)
+    for i in range(0, len(order) - bs + 1, bs):
+        rows = [ds[j] for j in order[i:i + bs]]
+        real = sum(len(r['input_ids']) for r in rows)
+        if packed: yield col(rows), real; continue
+        n = max(len(r['input_ids']) for r in rows)
+        pad = lambda r, k, v: r[k] + [v] * (n - len(r[k]))
+        yield dict(input_ids=torch.tensor([pad(r, 'input_ids', tok.pad_token_id) for r in rows]),
+                   attention_mask=torch.tensor([pad(r, 'attention_mask', 0) for r in rows]),
+                   labels=torch.tensor([pad(r, 'labels', IGNORE) for r in rows])), real
+
+def tokens_per_s(model, it, steps, warmup=2, device='cpu'):
+    "Real (non-pad) tokens per second of forward + backward + AdamW step over `steps` batches after `warmup`."
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train(); n_tok, t = 0, time.perf_counter()
+    for k, (b, real) in enumerate(it):
+        if k == warmup:
+            if device == 'cuda': torch.cuda.synchronize()
+            t, n_tok = time.perf_counter(), 0
+        if k == warmup + steps: break
+        b = {key: v.to(device) if hasattr(v, 'to') else v for key, v in b.items()}
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=device == 'cuda'):
+            loss = model(**b).loss
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+        n_tok += real
+    if device == 'cuda': torch.cuda.synchronize()
+    return n_tok / (time.perf_counter() - t)
+
+def bench_train(make_model, ds, tok, steps, device='cpu', bs=16, rounds=3):
+    "Real tokens/s (median and best of `rounds`, interleaved): padded random, padded length-grouped, packed at 512 and 1024."
+    torch.manual_seed(0)
+    by_len = sorted(range(len(ds)), key=lambda i: len(ds[i]['input_ids']))
+    groups = [by_len[i:i + bs] for i in range(0, len(by_len) - bs + 1, bs)]
+    grouped = [j for g in torch.randperm(len(groups)).tolist() for j in groups[g]]
+    p512, p1024 = pack_dataset(ds, 512), pack_dataset(ds, 1024)
+    variants = [(f'padded to longest, random batches of {bs}', ds, False, bs, torch.randperm(len(ds)).tolist()),
+                (f'padded to longest, length-grouped batches of {bs}', ds, False, bs, grouped),
+                (f'packed, sequence_len 512, batches of {bs // 2}', p512, True, bs // 2, torch.randperm(len(p512)).tolist()),
+                (f'packed, sequence_len 1024, batches of {bs // 4}', p1024, True, bs // 4, torch.randperm(len(p1024)).tolist())]
+    runs = {v[0]: [] for v in variants}
+    for r in range(rounds):  # interleaved, so a busy moment on a shared machine does not land on one variant only
+        for name, data, packed, b, order in variants:
+            torch.manual_seed(0)
+            m = make_model()
+            runs[name].append(tokens_per_s(m, batches(data, tok, packed, b, order[r * (steps + 2) * b:]), steps, device=device))
+            del m
+            print(f'  round {r}: {name}: {runs[name][-1]:.0f} tokens/s', flush=True)
+    return {k: dict(median=round(statistics.median(v)), best=round(max(v))) for k, v in runs.items()}
+
+def gpu_model(attn):
+    "A random-init 1B Llama shape (TinyLlama-1.1B config) on CUDA in bf16 with attention implementation `attn`."
+    from transformers import LlamaConfig, LlamaForCausalLM
+    c = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                    num_key_value_heads=4, max_position_embeddings=2048, attn_implementation=attn)
+    return LlamaForCausalLM(c).to('cuda', torch.bfloat16)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--steps', type=int, default=6, help='timed training steps per variant and round (after 2 warm-up steps)')
+    ap.add_argument('--rounds', type=int, default=3, help='interleaved rounds per variant')
+    ap.add_argument('--skip-preprocess', action='store_true')
+    ap.add_argument('--gpu', action='store_true', help='also time a 1B Llama shape on CUDA')
+    ap.add_argument('--json', help='write the results to this file')
+    a = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get('FTKIT_THREADS', '2')))
+    datasets.disable_progress_bars()
+    res = {'machine': f'{os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}'}
+    with tempfile.TemporaryDirectory() as tmp:
+        if not a.skip_preprocess: res['preprocess'] = bench_preprocess(tmp)
+        print(json.dumps(res, indent=1), flush=True)
+        cfg = load_config(str(QUICK))
+        tok = load_tokenizer(cfg)
+        ds, _ = prepare_dataset(cfg, tok, verbose=False, pack=False)
+        res['train_cpu_tiny_tokens_per_s'] = bench_train(lambda: load_model(cfg), ds, tok, a.steps, rounds=a.rounds)
+        print(json.dumps(res['train_cpu_tiny_tokens_per_s'], indent=1), flush=True)
+        if a.gpu:
+            if not torch.cuda.is_available(): print('--gpu: no CUDA device here; skipped')
+            else:
+                for attn in ('sdpa', 'flash_attention_2'):
+                    try: res[f'train_cuda_1b_{attn}_tokens_per_s'] = bench_train(lambda: gpu_model(attn), ds, tok, a.steps, 'cuda', rounds=a.rounds)
+                    except (ImportError, ValueError) as e: print(f'{attn}: skipped ({e})')
+    print(json.dumps(res, indent=1))
+    if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
+
+if __name__ == '__main__': main()
