@@ -234,7 +234,7 @@ class Critic:
         msgs = critic_messages(nlq, columns, query, examples)
         return parse_verdict(self.ask(msgs, keep=lambda r: parse_verdict(r)['outcome'] != 'error'))
 
-# %% ../nbs/07a_critic.ipynb #f027de72
+# %% ../nbs/07a_critic.ipynb #7a2f5124
 def read_labels(path) -> list:
     "Labels saved in JSONL `path` (empty if the file does not exist yet)."
     p = Path(path)
@@ -254,7 +254,7 @@ def todo(cases, path) -> list:
     done = {_key(l) for l in read_labels(path)}
     return [c for c in cases if _key(c) not in done]
 
-# %% ../nbs/07a_critic.ipynb #7a2f5124
+# %% ../nbs/07a_critic.ipynb #8990dcec
 def label_tool(cases, path, critic=None):
     "An ipywidgets tool to label `cases` (dicts with nlq, columns, query) good/bad with a critique, saved to `path`."
     import ipywidgets as W
@@ -280,7 +280,7 @@ def label_tool(cases, path, critic=None):
     show()
     return W.VBox([head, case_box, verdict, crit, W.HBox([good, bad, skip])])
 
-# %% ../nbs/07a_critic.ipynb #c8a54fe9
+# %% ../nbs/07a_critic.ipynb #227dcbf0
 def alignment(human, critic) -> dict:
     "Agreement of `critic` outcomes with `human` outcomes (lists of 'good'/'bad'; 'error' counts as disagreement)."
     pairs = list(zip(human, critic)); n = len(pairs)
@@ -294,7 +294,7 @@ def alignment(human, critic) -> dict:
                 kappa=(agree - chance) / (1 - chance) if chance < 1 else 1.0,
                 confusion={f'human {h} / critic {c}': cm[(h, c)] for h in ('good', 'bad') for c in ('good', 'bad', 'error') if cm[(h, c)]})
 
-# %% ../nbs/07a_critic.ipynb #465c45c8
+# %% ../nbs/07a_critic.ipynb #d3aa8ac6
 def plot_confusion(al:dict, ax=None):
     "The confusion matrix of an `alignment` result."
     import matplotlib.pyplot as plt
@@ -307,7 +307,7 @@ def plot_confusion(al:dict, ax=None):
     ax.set_title(f"kappa {al['kappa']:.2f}, accuracy {al['accuracy']:.0%}")
     return ax
 
-# %% ../nbs/07a_critic.ipynb #d25f315a
+# %% ../nbs/07a_critic.ipynb #dc39a2fc
 def heal(critic:Critic, nlq, columns, query, critique) -> dict:
     "Ask `critic`'s judge to improve `query` given `critique`; returns the new query text and its Level-1 result."
     user = f'{SPEC}\n\nCritique of the query below: {critique}\nWrite the improved query.\n\n{case_text(nlq, columns, query)}'

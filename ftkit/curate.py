@@ -53,7 +53,7 @@ def l1_filter(exs, log:CurationLog=None):
         (kept.append(ex) if r.ok else removed.append((ex, 'L1: ' + r.failures[0], '; '.join(r.reasons)[:120])))
     return (log or CurationLog()).add('level 1', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #4144371a
+# %% ../nbs/08_curate.ipynb #d7e44025
 def complexity(query) -> int:
     "Top-level keys plus the size of each list part (a dict item counts its keys)."
     q = query if isinstance(query, dict) else parse_query(query)[0] or {}
@@ -79,7 +79,7 @@ def plot_complexity(exs, lo=3, hi=20, ax=None):
     ax.set_xlabel('complexity'); ax.set_ylabel('examples'); ax.set_title('query complexity (dashed: kept range)')
     return ax
 
-# %% ../nbs/08_curate.ipynb #6739558b
+# %% ../nbs/08_curate.ipynb #6514ded0
 def normalize(ex) -> tuple:
     "`(nlq, columns, query)` normalized for duplicate detection."
     q = parse_query(ex['query'])[0] if isinstance(ex['query'], str) else ex['query']
@@ -97,7 +97,7 @@ def exact_dedup(exs, log:CurationLog=None):
         else: kept.append(ex); seen.update(keys)
     return (log or CurationLog()).add('exact dedup', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #bf1d87fd
+# %% ../nbs/08_curate.ipynb #3cb07183
 def query_leaves(q, path='', depth=0) -> set:
     "The `path=value` leaves of a parsed query."
     if depth > 20: return {f'{path}=...'}
@@ -126,7 +126,7 @@ def minhash_dedup(exs, nlq_threshold=0.7, query_threshold=0.8, log:CurationLog=N
         else: kept.append(ex); lsh.insert(i, mn); qhash[i] = mq
     return (log or CurationLog()).add('near dedup (MinHash)', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #cd01b8e0
+# %% ../nbs/08_curate.ipynb #cc027fab
 _MODEL, _SEEN = None, {}
 def embed(texts, batch_size=64):
     "Normalized all-MiniLM-L6-v2 embeddings (numpy, 384-dim) of `texts`; works offline; each text is encoded once per session."
@@ -153,7 +153,7 @@ def embedding_dedup(exs, emb=None, threshold=0.9, log:CurationLog=None):
         else: kept.append(ex); same.append(i)
     return (log or CurationLog()).add('near dedup (embedding)', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #79ddbc4d
+# %% ../nbs/08_curate.ipynb #73e2cdea
 def critic_filter(exs, critic:Critic, log:CurationLog=None):
     "Drop the examples `critic` judges bad; returns kept examples (each with its verdict under 'critic')."
     kept, removed = [], []
@@ -163,7 +163,7 @@ def critic_filter(exs, critic:Critic, log:CurationLog=None):
         (removed.append((ex, 'critic: bad', v['critique'])) if v['outcome'] == 'bad' else kept.append(ex))
     return (log or CurationLog()).add('critic', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #9165ea51
+# %% ../nbs/08_curate.ipynb #87fa3e3f
 def data_map(exs, emb=None, k=8, seed=0) -> dict:
     "Cluster labels, 2D coordinates and embeddings of examples' NLQs."
     from sklearn.cluster import KMeans
@@ -198,7 +198,7 @@ def plot_map(exs, m:dict, l1=None, critic=None):
         ax.set_title(f'coloured by {name}'); ax.set_xticks([]); ax.set_yticks([])
     return fig
 
-# %% ../nbs/08_curate.ipynb #49dc81f7
+# %% ../nbs/08_curate.ipynb #3687e23e
 def rule_synth(n:int, seed:int=1) -> list:
     "`n` examples from the rule-based generator of `ftkit.synth`."
     from ftkit.synth import PATTERNS, make_pair
@@ -206,7 +206,7 @@ def rule_synth(n:int, seed:int=1) -> list:
     return [dict(nlq=nlq, columns=cols, query=json.dumps(q, sort_keys=True))
             for nlq, cols, q in (make_pair(rng, rng.choice(list(PATTERNS))) for _ in range(n))]
 
-# %% ../nbs/08_curate.ipynb #15fcdc9a
+# %% ../nbs/08_curate.ipynb #1de3468a
 def variation_messages(ex) -> list:
     "Chat messages asking for one variation of example `ex`."
     q = ex['query'] if isinstance(ex['query'], dict) else json.loads(ex['query'])
@@ -235,7 +235,7 @@ def llm_variations(exs, critic:Critic, log:CurationLog=None):
         else: kept.append(v)
     return (log or CurationLog()).add('LLM variations', len(exs), kept, removed)
 
-# %% ../nbs/08_curate.ipynb #1f93f8f8
+# %% ../nbs/08_curate.ipynb #9f4b00e3
 def curate(src, dst, critic:Critic=None, lo=3, hi=20, nlq_threshold=0.7, emb_threshold=0.9, n_rule=0, vary=0, seed=0) -> CurationLog:
     "Filter, dedup and extend the Honeycomb rows of `src` into `dst` (a new file); returns the log."
     src, dst = Path(src), Path(dst)
