@@ -131,11 +131,12 @@ def block_activation_bytes(a:Arch, method='lora', weights_dtype='bf16', seq_len=
     md = 4 if method == 'qlora' else 2                                         # MLP intermediates dtype
     tg = [n for n, _, _ in a.linears if full or targets is None or n in targets]
     pick = lambda group: [n for n in tg if n in group]
-    b = a.norms*(4*h + (rs*h if full else 0))                                 # RMSNorms
+    nb = 4 if a.model_type.startswith('gemma') else rs                         # Gemma's norms scale in fp32
+    b = a.norms*(4*h + (nb*h if full else 0))                                 # RMSNorms
     b += _inputs_saved(method, pick(ATTN_IN), h, rs) + _inputs_saved(method, pick(MLP_IN), h, rs)
     b += (8*q + 10*a.heads*seq_len) if a.eager else (4*q + 4*kv)              # attention
     b += _inputs_saved(method, pick(ATTN_OUT), q, 2, shared=not a.eager)
-    if a.qk_norm: b += (4 + (rs if full else 0))*(q + kv)
+    if a.qk_norm: b += (4 + (nb if full else 0))*(q + kv)
     b += 3*md*i + _inputs_saved(method, pick(MLP_OUT), i, md)                  # MLP
     return b + (0 if full else 2*lora_r*len(tg))                               # LoRA's r-wide middles
 
