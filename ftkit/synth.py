@@ -47,7 +47,7 @@ BOOLEANS = {'error': ['errors', 'failed requests'], 'cache.hit': ['cache hits'],
 FILLER = ['disposition_for_' + s for s in ('aX9k2', 'b7QmP', 'cT4vW', 'dL8nR', 'eZ3yH', 'fK6sJ', 'gM2pD', 'hN5qB')] + [
     'process.pid', 'thread.id', 'thread.name', 'net.transport', 'span.kind', 'library.name', 'library.version',
     'telemetry.sdk.language', 'sample_rate', 'meta.signal_type', 'status_message', 'parent_name', 'event_name',
-    'organization', 'template', 'history', 'topic', 'component', 'zone', 'node_id', 'env', 'frontend.version']
+    'organization', 'template', 'history', 'component', 'zone', 'node_id', 'frontend.version']
 
 # %% ../nbs/03a_synth.ipynb #a08e3b70
 def all_columns():
@@ -61,9 +61,9 @@ TIMES = {7200: ['', ''], 3600: ['in the last hour', 'over the past hour'], 86400
          604800: ['this week', 'over the last 7 days']}
 
 def _say(rng, col):
-    "A phrase for `col`: one of its descriptions, or the raw name now and then."
+    "A phrase for `col`: one of its descriptions, or (30% of the time) the raw name."
     words = {**NUMERIC, **STRINGS, **BOOLEANS}[col]
-    return col if rng.random() < 0.15 else rng.choice(words)
+    return col if rng.random() < 0.3 else rng.choice(words)
 
 def _time(rng):
     "A time range in seconds and the words for it (7200, the default, usually unsaid)."
@@ -91,9 +91,9 @@ def _avg_by(rng):
 def _slowest(rng):
     c = rng.choice(['http.route', 'service.name', 'db.operation', 'name', 'rpc.method', 'job.name', 'http.target'])
     n, k = rng.choice(['duration_ms', 'db.duration_ms', 'ttfb_ms', 'render_ms']), rng.choice([5, 10, 20])
-    nlq = rng.choice([f'slowest {_say(rng, c)}s', f'top {k} {_say(rng, c)}s by max {_say(rng, n)}', f'which {_say(rng, c)} is slowest'])
-    q = dict(breakdowns=[c], calculations=[dict(op='MAX', column=n)], orders=[dict(op='MAX', column=n, order='descending')], limit=k)
-    return nlq, q, [c, n]
+    q = dict(breakdowns=[c], calculations=[dict(op='MAX', column=n)], orders=[dict(op='MAX', column=n, order='descending')])
+    if rng.random() < 0.5: return f'top {k} {_say(rng, c)}s by max {_say(rng, n)}', dict(q, limit=k), [c, n]
+    return rng.choice([f'slowest {_say(rng, c)}s by {_say(rng, n)}', f'which {_say(rng, c)} has the highest max {_say(rng, n)}']), q, [c, n]
 
 def _errors_for(rng):
     svc, b = rng.choice(SERVICES), rng.choice(list(BOOLEANS))
@@ -157,7 +157,7 @@ def make_pair(rng:random.Random, pattern:str):
     t, words = _time(rng)
     if words: nlq = f'{nlq} {words}'
     q['time_range'] = t
-    if t >= 86400 and rng.random() < 0.3: q['granularity'] = t // 100
+    if t == 86400 and rng.random() < 0.3: nlq, q['granularity'] = f'{nlq} in hourly buckets', 3600
     others = [c for c in all_columns() if c not in used]
     cols = used + rng.sample(others, rng.randint(8, 20) - len(used))
     rng.shuffle(cols)
