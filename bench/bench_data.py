@@ -67,13 +67,13 @@ def batches(ds, tok, packed, bs, order):
                    labels=torch.tensor([pad(r, 'labels', IGNORE) for r in rows])), real
 
 def tokens_per_s(model, it, steps, warmup=2, device='cpu'):
-    "Real (non-pad) tokens per second of forward + backward + AdamW step over `steps` batches after `warmup`."
+    "`(wall, cpu)`: real (non-pad) tokens per wall second and per CPU second of this process, forward + backward + AdamW."
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model.train(); n_tok, t = 0, time.perf_counter()
+    model.train(); n_tok, t, c = 0, time.perf_counter(), time.process_time()
     for k, (b, real) in enumerate(it):
         if k == warmup:
             if device == 'cuda': torch.cuda.synchronize()
-            t, n_tok = time.perf_counter(), 0
+            t, c, n_tok = time.perf_counter(), time.process_time(), 0
         if k == warmup + steps: break
         b = {key: v.to(device) if hasattr(v, 'to') else v for key, v in b.items()}
         with torch.autocast(device, dtype=torch.bfloat16, enabled=device == 'cuda'):
@@ -81,10 +81,10 @@ def tokens_per_s(model, it, steps, warmup=2, device='cpu'):
         loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
         n_tok += real
     if device == 'cuda': torch.cuda.synchronize()
-    return n_tok / (time.perf_counter() - t)
+    return n_tok / (time.perf_counter() - t), n_tok / (time.process_time() - c)
 
 def bench_train(make_model, ds, tok, steps, device='cpu', bs=16, rounds=3):
-    "Real tokens/s (median and best of `rounds`, interleaved): padded random, padded length-grouped, packed at 512 and 1024."
+    "Real tokens per second (wall: median, best) and per CPU-second of `rounds` interleaved runs of each variant."
     torch.manual_seed(0)
     by_len = sorted(range(len(ds)), key=lambda i: len(ds[i]['input_ids']))
     groups = [by_len[i:i + bs] for i in range(0, len(by_len) - bs + 1, bs)]
@@ -101,8 +101,9 @@ def bench_train(make_model, ds, tok, steps, device='cpu', bs=16, rounds=3):
             m = make_model()
             runs[name].append(tokens_per_s(m, batches(data, tok, packed, b, order[r * (steps + 2) * b:]), steps, device=device))
             del m
-            print(f'  round {r}: {name}: {runs[name][-1]:.0f} tokens/s', flush=True)
-    return {k: dict(median=round(statistics.median(v)), best=round(max(v))) for k, v in runs.items()}
+            print(f'  round {r}: {name}: {runs[name][-1][0]:.0f} tokens/s, {runs[name][-1][1]:.0f} tokens/CPU-s', flush=True)
+    return {k: dict(wall_median=round(statistics.median(w for w, _ in v)), wall_best=round(max(w for w, _ in v)),
+                    per_cpu_s_median=round(statistics.median(c for _, c in v))) for k, v in runs.items()}
 
 def gpu_model(attn):
     "A random-init 1B Llama shape (TinyLlama-1.1B config) on CUDA in bf16 with attention implementation `attn`."

@@ -6,10 +6,10 @@ Docs: https://ftkit.github.io/ftkit/data.html.md"""
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_ROLES', 'IGNORE', 'FORMATS', 'CACHE_VERSION', 'ENCODED',
-           'RowError', 'sharegpt_segments', 'alpaca_segments', 'completion_segments', 'chat_messages',
-           'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows', 'segments_for',
-           'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset', 'format_report',
-           'pack_bins', 'pack_dataset', 'packing_efficiency', 'plot_lengths', 'PackedCollator']
+           'CPU_PACKING_NOTE', 'RowError', 'sharegpt_segments', 'alpaca_segments', 'completion_segments',
+           'chat_messages', 'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows',
+           'segments_for', 'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset',
+           'format_report', 'pack_bins', 'pack_dataset', 'packing_efficiency', 'plot_lengths', 'PackedCollator']
 
 # %% ../nbs/03_data.ipynb #8a7303e9
 import bisect, hashlib, json, os, shutil
@@ -287,7 +287,15 @@ def prepare_dataset(cfg:Config, tok, which='datasets', verbose=True, pack=None, 
     if pack if pack is not None else cfg.sample_packing:
         ds = pack_dataset(ds, cfg.sequence_len)
         if verbose: print(f'packed into {len(ds)} rows of up to {cfg.sequence_len} tokens: efficiency {packing_efficiency(ds, cfg.sequence_len):.3f}')
+        if verbose and not _cuda(): print(CPU_PACKING_NOTE)
     return ds, report
+
+CPU_PACKING_NOTE = ('note: on CPU, packed rows are attended in full behind a block mask (the variable-length kernel is CUDA-only), '
+                    'so packing trained ~30% slower than group_by_length: true in bench/bench_data.py; prefer that on CPU')
+
+def _cuda():
+    import torch
+    return torch.cuda.is_available()
 
 def format_report(report:Counter) -> str:
     "One line: rows read, kept, and dropped per reason."
