@@ -1,12 +1,15 @@
 """Data benchmarks: preprocessing throughput, packing efficiency, training tokens/s packed vs padded.
 
-    HF_HUB_OFFLINE=1 python bench/bench_data.py            # CPU: tiny model, ~4 minutes on 2 cores
-    HF_HUB_OFFLINE=1 python bench/bench_data.py --gpu      # also a 1B Llama shape on CUDA (sdpa, and flash-attn if installed)
+    HF_HUB_OFFLINE=1 python bench/bench_data.py                          # all of it, CPU, 2 threads (~15 min on 2 busy cores)
+    FTKIT_THREADS=1 HF_HUB_OFFLINE=1 python bench/bench_data.py --skip-preprocess --steps 4 --rounds 2   # training only
+    HF_HUB_OFFLINE=1 python bench/bench_data.py --gpu                    # also a 1B Llama shape on CUDA (sdpa; flash-attn if installed)
 
 Preprocessing is timed like `ftkit preprocess` does it: load the JSONL, template, tokenize, mask, filter, save to
 disk — with a fresh datasets cache each time, so nothing is reused. The course's 100-row Honeycomb sample (in
 ../shared, skipped cleanly when absent) is repeated to 5,000 rows. Training throughput counts only real (non-pad)
-tokens per second, for batches padded to their longest row and for best-fit-decreasing packed rows.
+tokens, for batches padded to their longest row and for best-fit-decreasing packed rows, in interleaved rounds. On a
+shared machine wall-clock figures swing with the neighbours' load; tokens per CPU-second of this process (with one
+thread, so no spin-waiting is counted) is the steadier comparison on CPU.
 """
 import argparse, json, os, statistics, sys, tempfile, time
 from pathlib import Path
