@@ -309,5 +309,4 @@ def main(argv=None):
         print('interrupted', file=sys.stderr); sys.exit(130)
 
 # %% ../nbs/10_cli.ipynb #d41e5ea6
-from fastcore.basics import IN_NOTEBOOK
-if __name__ == '__main__' and not IN_NOTEBOOK: main()  # `python -m ftkit.cli ...` runs the command too
+if __name__ == '__main__' and '__file__' in globals(): main()  # `python -m ftkit.cli ...` runs it too (not in a notebook)
