@@ -9,13 +9,13 @@ __all__ = ['RED', 'GREEN', 'RESET', 'GOTCHA_HINTS', 'visible', 'mask_counts', 'c
            'MaskView', 'row_warnings', 'MaskBrowser', 'first_diff', 'gotchas', 'describe', 'check_gotchas',
            'format_gotchas']
 
-# %% ../nbs/04_masks.ipynb #e1ca3dfe
+# %% ../nbs/04_masks.ipynb #804f8ec9
 import html, sys
 from collections import Counter
 from .config import Config
 from .data import IGNORE, load_rows, prompt_ids, segments_for, tokenize_segments
 
-# %% ../nbs/04_masks.ipynb #59543c11
+# %% ../nbs/04_masks.ipynb #c41f114c
 _SHOW = {' ': '·', '\n': '↵', '\t': '→', '\r': '␍', '▁': '·', 'Ġ': '·', 'Ċ': '↵', 'ĉ': '→'}
 
 def visible(token:str) -> str:
@@ -25,7 +25,7 @@ def visible(token:str) -> str:
         return _SHOW.get(c, c if c.isprintable() else token)
     return ''.join(_SHOW.get(c, c) for c in token)
 
-# %% ../nbs/04_masks.ipynb #f2071fa7
+# %% ../nbs/04_masks.ipynb #b117033f
 RED, GREEN, RESET = '\033[31m', '\033[32m', '\033[0m'
 
 def mask_counts(ex) -> dict:
@@ -42,7 +42,7 @@ def colored_tokens(tok, ex, text_only=False, color=None) -> str:
         out.append(f'{RED if l == IGNORE else GREEN}{s}{RESET}' if color else s)
     return ' '.join(out)
 
-# %% ../nbs/04_masks.ipynb #e2e05e39
+# %% ../nbs/04_masks.ipynb #25dcf306
 def print_examples(ds, tok, n=5, text_only=False, color=None, file=None):
     "Print the first `n` examples of `ds` token by token, each with its trained / masked counts."
     for i in range(min(n, len(ds))):
@@ -50,7 +50,7 @@ def print_examples(ds, tok, n=5, text_only=False, color=None, file=None):
         print(f'--- example {i}: {c["trained"]} trained, {c["masked"]} masked (-100)', file=file)
         print(colored_tokens(tok, ds[i], text_only, color), file=file)
 
-# %% ../nbs/04_masks.ipynb #39e08bf0
+# %% ../nbs/04_masks.ipynb #955c4ac9
 _CSS = ('display:inline-block;margin:1px;padding:0 2px;border:1px solid {b};border-radius:3px;background:{bg};color:{fg};'
         'font-family:monospace;font-size:12px;white-space:pre')
 
@@ -76,7 +76,7 @@ class MaskView:
     def __init__(self, tok, ex, ids=False, labels=False): self.html = mask_html(tok, ex, ids, labels)
     def _repr_html_(self): return self.html
 
-# %% ../nbs/04_masks.ipynb #9eb7b18a
+# %% ../nbs/04_masks.ipynb #0073e652
 def row_warnings(tok, ex) -> list:
     "Reasons to look twice at example `ex` (empty list: nothing noticed)."
     ids, labels, w = ex['input_ids'], ex['labels'], []
@@ -86,7 +86,7 @@ def row_warnings(tok, ex) -> list:
     if tok.unk_token_id is not None and tok.unk_token_id in ids: w.append('unknown tokens')
     return w
 
-# %% ../nbs/04_masks.ipynb #8f770f52
+# %% ../nbs/04_masks.ipynb #798c6751
 class MaskBrowser:
     "An ipywidgets browser over the masks of dataset `ds`; display `.widget`."
     def __init__(self, ds, tok, warnings=None):
@@ -126,7 +126,7 @@ class MaskBrowser:
         self.info.value = f'row {i} of {len(self.ds)}' + (f' — <b style="color:#c62828">{"; ".join(w)}</b>' if w else '')
         self.view.value = mask_html(self.tok, self.ds[i], self.ids.value, self.labels.value)
 
-# %% ../nbs/04_masks.ipynb #f55db93c
+# %% ../nbs/04_masks.ipynb #768ef4e8
 def first_diff(tok, a, b):
     "`None` if id lists `a` and `b` are equal, else `(position, token in a, token in b)`."
     n = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
@@ -138,7 +138,7 @@ def _ids(tok, text):
     "BOS + ids of `text` tokenized in one go."
     return ([tok.bos_token_id] if tok.bos_token_id is not None else []) + tok(text, add_special_tokens=False)['input_ids']
 
-# %% ../nbs/04_masks.ipynb #76ad0225
+# %% ../nbs/04_masks.ipynb #7c23351a
 def gotchas(tok, segments, inference_prompt=None) -> list:
     "Tokenizer gotchas of one example's `segments`: split vs joined, training vs `inference_prompt` (default: the prompt joined)."
     out, train = [], tokenize_segments(tok, segments)['input_ids']
@@ -155,7 +155,7 @@ def describe(g) -> str:
     kind, pos, a, b = g
     return f"{kind}: differ at token {pos}: {a!r} (as trained) vs {b!r} ({'joined' if kind.startswith('split') else 'inference'})"
 
-# %% ../nbs/04_masks.ipynb #7f952302
+# %% ../nbs/04_masks.ipynb #7cdbff70
 def check_gotchas(cfg:Config, tok, n=20) -> dict:
     "Gotchas over the first `n` usable rows of each dataset: `{(kind, as trained, other): (rows, first example)}`."
     found = {}
