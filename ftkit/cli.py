@@ -39,8 +39,9 @@ def cmd_preprocess(args, extra):
     from ftkit.data import clear_cache, pack_dataset, packing_efficiency, prepare_dataset
     from ftkit.masks import check_gotchas, format_gotchas, print_examples
     cfg = _config(args, extra)
-    if args.clear_cache and cfg.dataset_prepared_path:
-        print(f'removed {clear_cache(cfg.dataset_prepared_path)} prepared datasets from {cfg.dataset_prepared_path}')
+    if args.clear_cache:
+        print(f'removed {clear_cache(cfg.dataset_prepared_path)} prepared datasets from {cfg.dataset_prepared_path}'
+              if cfg.dataset_prepared_path else '--clear-cache: nothing to clear (dataset_prepared_path is not set)')
     tok = load_tokenizer(cfg)
     ds, _ = prepare_dataset(cfg, tok, pack=False)
     lens = [len(x) for x in ds['input_ids']]
