@@ -111,11 +111,14 @@ class Progress(ProgressCallback):
     "The Trainer's progress bar, with one readable line per log: loss, lr, tokens/s, ETA."
     def on_train_begin(self, args, state, control, **kw):
         super().on_train_begin(args, state, control, **kw)
-        self.t, self.tokens, self.step0 = time.time(), state.num_input_tokens_seen, None
+        self.step0 = None
+    def on_step_begin(self, args, state, control, **kw):
+        if self.step0 is None:  # time from the first step, not from loading (resumed runs start mid-way)
+            self.step0, self.t0 = state.global_step, time.time()
+            self.t, self.tokens = self.t0, state.num_input_tokens_seen
     def on_log(self, args, state, control, logs=None, **kw):
-        if not state.is_world_process_zero or self.training_bar is None: return
+        if not state.is_world_process_zero or self.training_bar is None or self.step0 is None: return
         now, step = time.time(), state.global_step
-        if self.step0 is None: self.step0, self.t0 = step, now
         tok_s = (state.num_input_tokens_seen - self.tokens) / max(now - self.t, 1e-9)
         rate = (now - self.t0) / max(step - self.step0, 1)
         line = progress_line(step, state.max_steps, logs, tok_s, rate * (state.max_steps - step))
