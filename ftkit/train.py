@@ -56,8 +56,13 @@ def _steps_per_epoch(cfg, n_rows):
     return max(1, math.ceil(n_rows / (cfg.micro_batch_size * cfg.gradient_accumulation_steps)))
 
 def _report_to(cfg):
-    "Experiment trackers the config asks for (none by default)."
-    return [t for t, on in [('wandb', cfg.wandb_project), ('tensorboard', cfg.use_tensorboard)] if on]
+    "Experiment trackers the config asks for (none by default); a one-line error if one is not installed."
+    import importlib.util
+    out = [t for t, on in [('wandb', cfg.wandb_project), ('tensorboard', cfg.use_tensorboard)] if on]
+    for t, key, mods in [('wandb', 'wandb_project', ['wandb']), ('tensorboard', 'use_tensorboard', ['tensorboard', 'tensorboardX'])]:
+        if t in out and not any(importlib.util.find_spec(m) for m in mods):
+            raise ConfigError(f'{key}: {getattr(cfg, key)!r} needs the {t} package; pip install {mods[0]} (or remove {key})')
+    return out
 
 def training_args(cfg:Config, n_rows:int, has_eval=False) -> TrainingArguments:
     "`TrainingArguments` for `cfg` on a training set of `n_rows` rows."
