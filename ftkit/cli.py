@@ -54,9 +54,9 @@ def cmd_preprocess(args, extra):
 
 def cmd_train(args, extra):
     "Train, save, then evaluate on `test_datasets` when the config has them."
+    cfg, t0 = _config(args, extra), time.time()  # config mistakes first, before the heavy imports
     from ftkit.train import train
     from ftkit.distributed import check_world, launch, param_checksum
-    cfg, t0 = _config(args, extra), time.time()
     if args.num_processes > 1: sys.exit(launch(args.config, args.num_processes, _passthrough(args, extra)))
     rank, size = check_world()
     from ftkit.train import OutOfMemory
