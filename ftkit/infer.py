@@ -40,11 +40,11 @@ def _tok_from(d, cfg):
 # %% ../nbs/06_infer.ipynb #c21bdb97
 def chat_prompt(tok, turns, ds:dict):
     "Prompt ids for ShareGPT `turns` (without the answer) under dataset entry `ds`'s template."
-    return prompt_ids(tok, segments_for({'conversations': [*turns, {'from': 'gpt', 'value': '?'}]}, ds))
+    return prompt_ids(tok, segments_for({'conversations': [*turns, {'from': 'gpt', 'value': '?'}]}, ds, tok))
 
 def row_prompt(tok, row, ds:dict):
     "Prompt ids for a dataset `row`: everything before its last answer."
-    return prompt_ids(tok, segments_for(row, ds))
+    return prompt_ids(tok, segments_for(row, ds, tok))
 
 # %% ../nbs/06_infer.ipynb #e10e7bbd
 @torch.no_grad()

@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 import pytest
 from nbdev.config import get_config
-from nbdev.test import test_nb
+from nbdev.test import test_nb as run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = sorted(p for p in (ROOT/'nbs').glob('*.ipynb') if not p.name.startswith('_'))
@@ -13,5 +13,5 @@ def test_notebook(nb, tmp_path, monkeypatch):
     monkeypatch.setenv('FTKIT_CACHE', os.environ.get('FTKIT_CACHE', str(tmp_path.parent/'ftkit-cache')))
     monkeypatch.setenv('MPLBACKEND', 'Agg')
     flags = get_config(ROOT).tst_flags.split()
-    ok, _ = test_nb(nb, skip_flags=flags, basepath=ROOT)
+    ok, _ = run_notebook(nb, skip_flags=flags, basepath=ROOT)
     assert ok, f'{nb.name} failed; the failing cell and its traceback are printed above'
