@@ -56,6 +56,26 @@ def bench_preprocess(tmp):
         res[f'{name}, packing efficiency @1024'] = round(packing_efficiency(packed, 1024), 4)
     return res
 
+def sample_tokenizer(path, vocab_size=4096):
+    "A Llama-style byte-fallback BPE of `vocab_size` pieces trained on the course sample (the issue's axolotl setup used a 4k one)."
+    from ftkit.synth import train_tokenizer
+    from ftkit.data import sharegpt_segments
+    rows = [json.loads(l) for l in Path(path).read_text().splitlines()[:100]]
+    return train_tokenizer([t for r in rows for t, _ in sharegpt_segments(r)], vocab_size)
+
+def bench_sample_4k(tmp):
+    "Preprocessing throughput and packing efficiency on the course sample x50 with a 4k tokenizer trained on it."
+    src = sources(tmp)
+    path = next((v for k, v in src.items() if k.startswith('course sample')), None)
+    if path is None: return {}
+    tok = sample_tokenizer(path)
+    secs = [time_preprocess(path, tok, None, tmp)[0] for _ in range(3)]
+    _, ds, rep = time_preprocess(path, tok, None, tmp)
+    lens = [len(x) for x in ds['input_ids']]
+    return {'course sample x50, 4k tokenizer': dict(rows=rep['rows'], seconds=round(statistics.median(secs), 2),
+            examples_per_s=round(rep['rows'] / statistics.median(secs)), mean_tokens=round(sum(lens) / len(lens)),
+            packing_efficiency_1024=round(packing_efficiency(pack_dataset(ds, 1024), 1024), 4))}
+
 def batches(ds, tok, packed, bs, order):
     "`(batch, real tokens)` over `ds` rows in `order`: padded to the longest row, or packed rows via `PackedCollator`."
     col = PackedCollator(tok)
@@ -127,7 +147,7 @@ def main():
     datasets.disable_progress_bars()
     res = {'machine': f'{os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}'}
     with tempfile.TemporaryDirectory() as tmp:
-        if not a.skip_preprocess: res['preprocess'] = bench_preprocess(tmp)
+        if not a.skip_preprocess: res['preprocess'] = {**bench_preprocess(tmp), **bench_sample_4k(tmp)}
         print(json.dumps(res, indent=1), flush=True)
         cfg = load_config(str(QUICK))
         tok = load_tokenizer(cfg)
