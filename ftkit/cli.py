@@ -1,4 +1,4 @@
-"""`ftkit preprocess | train | inference | eval`: the workflow from a terminal, one config file throughout.
+"""`ftkit preprocess | train | merge | inference | eval | memory | models | curate`: the workflow from a terminal, one config file throughout.
 
 Docs: https://ftkit.github.io/ftkit/cli.html.md"""
 
@@ -55,11 +55,10 @@ def cmd_preprocess(args, extra):
 def cmd_train(args, extra):
     "Train, save, then evaluate on `test_datasets` when the config has them."
     cfg, t0 = _config(args, extra), time.time()  # config mistakes first, before the heavy imports
-    from ftkit.train import train
+    from ftkit.train import OutOfMemory, train
     from ftkit.distributed import check_world, launch, param_checksum
     if args.num_processes > 1: sys.exit(launch(args.config, args.num_processes, _passthrough(args, extra)))
     rank, size = check_world()
-    from ftkit.train import OutOfMemory
     try: trainer = train(cfg, resume=args.resume)
     except OutOfMemory as e: print(f'ftkit train: {e}', file=sys.stderr); sys.exit(1)
     if size > 1:  # the Trainer's own view of the world, not just the launcher's environment
@@ -157,23 +156,13 @@ def cmd_merge(args, extra):
     print(f'merged model saved to {merge_adapter(cfg, args.lora_model_dir, args.out)}')
 
 # %% ../nbs/10_cli.ipynb #eee71119
-def _strategy(cfg):
-    if cfg.fsdp: return 'fsdp'
-    if cfg.deepspeed: return 'zero3' if '3' in Path(cfg.deepspeed).name else 'zero2'
-    return None
-
 def _memory_options(args):
     "The model and `estimate_memory` options from a YAML config's keys and the flags (flags win)."
     kw, model = {}, args.model
     if str(model).endswith(('.yml', '.yaml')):
-        from ftkit.models import weights_dtype
+        from ftkit.memory import config_options
         cfg = load_config(model)
-        model = cfg.base_model
-        kw = dict(method='qlora' if cfg.adapter == 'qlora' or cfg.load_in_4bit else cfg.adapter or 'full',
-                  seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size, gradient_checkpointing=cfg.gradient_checkpointing,
-                  lora_r=cfg.lora_r, lora_targets=None if cfg.lora_target_linear else cfg.lora_target_modules,
-                  optimizer=cfg.optimizer, weights_dtype='fp32' if str(weights_dtype(cfg)) == 'torch.float32' else 'bf16', keep_logits=False)
-        if _strategy(cfg): kw['strategy'] = _strategy(cfg)
+        model, kw = cfg.base_model, config_options(cfg)
     for k in ('method', 'seq_len', 'micro_batch_size', 'gradient_checkpointing', 'lora_r', 'optimizer', 'weights_dtype', 'num_gpus', 'strategy'):
         if getattr(args, k, None) is not None: kw[k] = getattr(args, k)
     return model, kw

@@ -8,8 +8,8 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
            'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'load_catalog', 'catalog_entry', 'offline',
            'model_config', 'meta_model', 'Arch', 'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate',
-           'estimate_memory', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep',
-           'tensor_bytes', 'saved_tensor_bytes']
+           'estimate_memory', 'config_strategy', 'config_options', 'compare_measured', 'accelerate_rule_gib',
+           'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
 
 # %% ../nbs/02_memory.ipynb #644f1a60
 import json, math, os, warnings
@@ -242,6 +242,25 @@ def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, grad
                           phase, s['trainable'], settings)
 
 # %% ../nbs/02_memory.ipynb #ab3bee3f
+def config_strategy(cfg):
+    "The sharding strategy of a config's `fsdp` / `deepspeed` keys, or None (one GPU or DDP)."
+    if cfg.fsdp: return 'fsdp'
+    if not cfg.deepspeed: return None
+    try: stage = json.loads(Path(cfg.deepspeed).read_text()).get('zero_optimization', {}).get('stage')
+    except (OSError, ValueError): stage = None
+    return 'zero3' if stage == 3 else 'zero2'
+
+def config_options(cfg) -> dict:
+    "`estimate_memory` options for the run a `Config` describes."
+    from ftkit.models import weights_dtype
+    kw = dict(method='qlora' if cfg.adapter == 'qlora' or cfg.load_in_4bit else cfg.adapter or 'full',
+              seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size, gradient_checkpointing=cfg.gradient_checkpointing,
+              lora_r=cfg.lora_r, lora_targets=None if cfg.lora_target_linear else cfg.lora_target_modules,
+              optimizer=cfg.optimizer, weights_dtype='fp32' if weights_dtype(cfg) == torch.float32 else 'bf16', keep_logits=False)
+    if config_strategy(cfg): kw['strategy'] = config_strategy(cfg)
+    return kw
+
+# %% ../nbs/02_memory.ipynb #57b5e9a8
 RECIPES = {'full_mixed': dict(method='full', weights_dtype='fp32'), 'full_bf16': dict(method='full'),
            'lora': dict(method='lora'), 'qlora': dict(method='qlora')}
 
@@ -257,12 +276,12 @@ def compare_measured(path, shapes) -> list:
                         reserved=r.get('peak_reserved_gib'), total=round(e.total_gib, 3), note=r.get('error', '')))
     return out
 
-# %% ../nbs/02_memory.ipynb #bd89846b
+# %% ../nbs/02_memory.ipynb #86aaae74
 def accelerate_rule_gib(model, dtype_bytes=2) -> float:
     "`accelerate estimate-memory`'s training figure: 4 × parameters × bytes (model, gradients, 2 Adam states)."
     return 4*arch_of(model).params*dtype_bytes/GiB
 
-# %% ../nbs/02_memory.ipynb #86aaae74
+# %% ../nbs/02_memory.ipynb #654bd6be
 GPU_SIZES = {'16 GiB (T4, V100)': 16, '24 GiB (4090, A10, L4)': 24, '40 GiB (A100-40)': 40, '48 GiB (A6000, L40S)': 48,
              '80 GiB (A100, H100)': 80, '141 GiB (H200)': 141}
 
@@ -277,7 +296,7 @@ def plot_breakdown(estimates:dict, ax=None):
     ax.set_ylabel('GiB at the peak'); ax.legend(fontsize=8)
     return ax
 
-# %% ../nbs/02_memory.ipynb #ec780e5c
+# %% ../nbs/02_memory.ipynb #729d3a6d
 def sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), **kw) -> list:
     "Peak memory estimates of `model` for each of `values` of setting `over`."
     return [estimate_memory(model, **{**kw, over: v}) for v in values]
@@ -290,7 +309,7 @@ def plot_sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), meth
     ax.set_xscale('log', base=2); ax.set_xlabel(over); ax.set_ylabel('GiB needed (total)'); ax.legend()
     return ax
 
-# %% ../nbs/02_memory.ipynb #729d3a6d
+# %% ../nbs/02_memory.ipynb #4d6f84f0
 def tensor_bytes(model, opt) -> dict:
     "Bytes held by `model`'s parameters, their gradients and `opt`'s state tensors."
     ps = list(model.parameters())
@@ -298,7 +317,7 @@ def tensor_bytes(model, opt) -> dict:
     nb = lambda ts: sum(t.numel()*t.element_size() for t in ts)
     return dict(weights=nb(ps), gradients=nb(p.grad for p in ps if p.grad is not None), optimizer=nb(st))
 
-# %% ../nbs/02_memory.ipynb #c083c9d1
+# %% ../nbs/02_memory.ipynb #881e0bcd
 def saved_tensor_bytes(model, input_ids, device_type='cpu') -> int:
     "Bytes of the non-parameter tensors autograd saves for backward in one bf16-autocast forward with labels."
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}

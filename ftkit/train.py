@@ -185,10 +185,8 @@ class OutOfMemory(RuntimeError):
 def _estimate(cfg, model):
     "The memory estimate for `cfg` from `ftkit.memory`, as ' (estimated need: N GiB)', or '' when unavailable."
     try:
-        from ftkit.memory import estimate_memory
-        est = estimate_memory(getattr(model, 'config', model), method=cfg.adapter or 'full', seq_len=cfg.sequence_len,
-                              micro_batch_size=cfg.micro_batch_size, gradient_checkpointing=cfg.gradient_checkpointing,
-                              lora_r=cfg.lora_r, optimizer=cfg.optimizer, weights_dtype=cfg.weights_dtype or 'bf16', keep_logits=False)
+        from ftkit.memory import config_options, estimate_memory
+        est = estimate_memory(getattr(model, 'config', model), **config_options(cfg))
         return f' (ftkit.memory estimates {est.total_gib:.1f} GiB for this config)'
     except Exception: return ''
 
