@@ -106,61 +106,101 @@ def tokens_per_s(model, it, steps, warmup=2, device='cpu'):
     if device == 'cuda': torch.cuda.synchronize()
     return n_tok / (time.perf_counter() - t), n_tok / (time.process_time() - c)
 
-def bench_train(make_model, ds, tok, steps, device='cpu', bs=16, rounds=3):
-    "Real tokens per second (wall: median, best) and per CPU-second of `rounds` interleaved runs of each variant."
-    torch.manual_seed(0)
+def variants(ds, bs, attns=('sdpa', 'varlen')):
+    "`(name, rows, packed, batch size, order, attention)` for each way of batching `ds` that is compared."
     by_len = sorted(range(len(ds)), key=lambda i: len(ds[i]['input_ids']))
     groups = [by_len[i:i + bs] for i in range(0, len(by_len) - bs + 1, bs)]
     grouped = [j for g in torch.randperm(len(groups)).tolist() for j in groups[g]]
     p512, p1024 = pack_dataset(ds, 512), pack_dataset(ds, 1024)
-    variants = [(f'padded to longest, random batches of {bs}', ds, False, bs, torch.randperm(len(ds)).tolist()),
-                (f'padded to longest, length-grouped batches of {bs}', ds, False, bs, grouped),
-                (f'packed, sequence_len 512, batches of {bs // 2}', p512, True, bs // 2, torch.randperm(len(p512)).tolist()),
-                (f'packed, sequence_len 1024, batches of {bs // 4}', p1024, True, bs // 4, torch.randperm(len(p1024)).tolist())]
-    runs = {v[0]: [] for v in variants}
+    out = [(f'padded to longest, random batches of {bs}, sdpa', ds, False, bs, torch.randperm(len(ds)).tolist(), 'sdpa'),
+           (f'padded to longest, length-grouped batches of {bs}, sdpa', ds, False, bs, grouped, 'sdpa')]
+    for attn in attns:
+        out += [(f'packed, sequence_len 512, batches of {bs // 2}, {attn}', p512, True, bs // 2, torch.randperm(len(p512)).tolist(), attn),
+                (f'packed, sequence_len 1024, batches of {bs // 4}, {attn}', p1024, True, bs // 4, torch.randperm(len(p1024)).tolist(), attn)]
+    return out
+
+def bench_train(make_model, ds, tok, steps, device='cpu', bs=16, rounds=3, attns=('sdpa', 'varlen')):
+    "Real tokens per second (wall: median, best) and per CPU-second of `rounds` interleaved runs of each variant."
+    torch.manual_seed(0)
+    vs = variants(ds, bs, attns)
+    runs = {v[0]: [] for v in vs}
     for r in range(rounds):  # interleaved, so a busy moment on a shared machine does not land on one variant only
-        for name, data, packed, b, order in variants:
+        for name, data, packed, b, order, attn in vs:
             torch.manual_seed(0)
-            m = make_model()
+            m = make_model(attn)
             runs[name].append(tokens_per_s(m, batches(data, tok, packed, b, order[r * (steps + 2) * b:]), steps, device=device))
             del m
             print(f'  round {r}: {name}: {runs[name][-1][0]:.0f} tokens/s, {runs[name][-1][1]:.0f} tokens/CPU-s', flush=True)
     return {k: dict(wall_median=round(statistics.median(w for w, _ in v)), wall_best=round(max(w for w, _ in v)),
                     per_cpu_s_median=round(statistics.median(c for _, c in v))) for k, v in runs.items()}
 
-def gpu_model(attn):
-    "A random-init 1B Llama shape (TinyLlama-1.1B config) on CUDA in bf16 with attention implementation `attn`."
+GPU_SHAPE = dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                 num_key_value_heads=4, max_position_embeddings=2048)  # TinyLlama-1.1B
+
+def gpu_model(shape=GPU_SHAPE, device='cuda'):
+    "A random-init Llama of `shape` (default: the TinyLlama-1.1B config) in bf16 on `device`, sdpa attention."
     from transformers import LlamaConfig, LlamaForCausalLM
-    c = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
-                    num_key_value_heads=4, max_position_embeddings=2048, attn_implementation=attn)
-    return LlamaForCausalLM(c).to('cuda', torch.bfloat16)
+    torch.manual_seed(0)
+    with torch.device(device): return LlamaForCausalLM(LlamaConfig(**shape, attn_implementation='sdpa')).to(torch.bfloat16)
+
+def with_attention(model, attn):
+    "`model`, switched to attention kernel `attn` (one model serves every variant: building a 1B model takes longer than timing it)."
+    from ftkit.models import register_varlen
+    register_varlen(); model.set_attn_implementation(attn)
+    return model
+
+def packed_vs_alone(model, ds, attn, device='cuda', n=8):
+    "`(max, mean)` per-token loss difference: `n` examples packed in one row with kernel `attn`, vs each run alone with sdpa."
+    few = [ds[i] for i in range(n)]
+    lens = [len(x['input_ids']) for x in few]
+    t = lambda x: torch.tensor([x], device=device)
+    def ce(ids, labels, **kw):
+        logits = model(input_ids=ids, use_cache=False, **kw).logits[0, :-1].float()
+        return torch.nn.functional.cross_entropy(logits, labels[0, 1:], reduction='none', ignore_index=IGNORE)
+    model.eval()
+    with torch.no_grad(), torch.autocast(device, dtype=torch.bfloat16, enabled=device == 'cuda'):
+        with_attention(model, 'sdpa')
+        alone = torch.cat([ce(t(x['input_ids']), t(x['labels'])) for x in few])
+        with_attention(model, attn)
+        full = ce(t(sum((x['input_ids'] for x in few), [])), t(sum(([IGNORE] + x['labels'][1:] for x in few), [])),
+                  position_ids=t([i for n_ in lens for i in range(n_)]))
+    model.train()
+    starts = [sum(lens[:i]) for i in range(n)]
+    d = (torch.cat([full[a:a + n_ - 1] for a, n_ in zip(starts, lens)]) - alone).abs()
+    return float(d.max()), float(d[alone != 0].mean())
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--steps', type=int, default=6, help='timed training steps per variant and round (after 2 warm-up steps)')
     ap.add_argument('--rounds', type=int, default=3, help='interleaved rounds per variant')
     ap.add_argument('--skip-preprocess', action='store_true')
+    ap.add_argument('--skip-cpu-train', action='store_true')
     ap.add_argument('--gpu', action='store_true', help='also time a 1B Llama shape on CUDA')
-    ap.add_argument('--json', help='write the results to this file')
+    ap.add_argument('--gpu-batch', type=int, default=64, help='examples per padded batch on the GPU (packed: a half / a quarter as many rows)')
+    ap.add_argument('--dry-gpu', action='store_true', help='run the --gpu code on CPU with a tiny shape (checks the script, no figures)')
+    ap.add_argument('--json', help='write the results to this file (after each part)')
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get('FTKIT_THREADS', '2')))
     datasets.disable_progress_bars()
     res = {'machine': f'{os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}'}
+    def save(): print(json.dumps(res, indent=1), flush=True); a.json and Path(a.json).write_text(json.dumps(res, indent=1))
     with tempfile.TemporaryDirectory() as tmp:
-        if not a.skip_preprocess: res['preprocess'] = {**bench_preprocess(tmp), **bench_sample_4k(tmp)}
-        print(json.dumps(res, indent=1), flush=True)
+        if not a.skip_preprocess: res['preprocess'] = {**bench_preprocess(tmp), **bench_sample_4k(tmp)}; save()
         cfg = load_config(str(QUICK))
         tok = load_tokenizer(cfg)
         ds, _ = prepare_dataset(cfg, tok, verbose=False, pack=False)
-        res['train_cpu_tiny_tokens_per_s'] = bench_train(lambda: load_model(cfg), ds, tok, a.steps, rounds=a.rounds)
-        print(json.dumps(res['train_cpu_tiny_tokens_per_s'], indent=1), flush=True)
-        if a.gpu:
-            if not torch.cuda.is_available(): print('--gpu: no CUDA device here; skipped')
-            else:
-                for attn in ('sdpa', 'flash_attention_2'):
-                    try: res[f'train_cuda_1b_{attn}_tokens_per_s'] = bench_train(lambda: gpu_model(attn), ds, tok, a.steps, 'cuda', rounds=a.rounds)
-                    except (ImportError, ValueError) as e: print(f'{attn}: skipped ({e})')
-    print(json.dumps(res, indent=1))
-    if a.json: Path(a.json).write_text(json.dumps(res, indent=1))
+        if not a.skip_cpu_train:
+            res['train_cpu_tiny_tokens_per_s'] = bench_train(lambda attn: load_model(cfg, attn=attn), ds, tok, a.steps, rounds=a.rounds)
+            save()
+        if a.gpu or a.dry_gpu:
+            if a.gpu and not torch.cuda.is_available(): print('--gpu: no CUDA device here; skipped'); return
+            dev = 'cpu' if a.dry_gpu else 'cuda'
+            shape = GPU_SHAPE if not a.dry_gpu else dict(GPU_SHAPE, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+            model = gpu_model(shape, dev)
+            res['gpu'] = torch.cuda.get_device_name() if dev == 'cuda' else 'dry run on CPU'
+            res['gpu_packed_vs_alone_loss_diff'] = {attn: packed_vs_alone(model, ds, attn, dev) for attn in ('sdpa', 'varlen')}; save()
+            res['train_gpu_1b_tokens_per_s'] = bench_train(lambda attn: with_attention(model, attn), ds, tok, a.steps, dev, bs=a.gpu_batch, rounds=a.rounds)
+            if dev == 'cuda': res['gpu_peak_gib'] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            save()
 
 if __name__ == '__main__': main()

@@ -83,7 +83,9 @@ def load_4bit(config, device, tmp):
     "Save a random bf16 checkpoint once, then load it in NF4 the way users load a hub model."
     from transformers import BitsAndBytesConfig
     path = Path(tmp)/f'{config.model_type}-{config.hidden_size}-{config.num_hidden_layers}-{config.vocab_size}'
-    if not (path/'config.json').exists(): build(config, torch.bfloat16, 'cpu').save_pretrained(path)  # before `base` is read
+    if not (path/'config.json').exists():  # random init is far faster on the GPU; freed again before the steps are measured
+        build(config, torch.bfloat16, device).save_pretrained(path)
+        if device == 'cuda': torch.cuda.empty_cache()
     q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                            bnb_4bit_compute_dtype=torch.bfloat16)
     return AutoModelForCausalLM.from_pretrained(path, quantization_config=q, dtype=torch.bfloat16, attn_implementation='sdpa',

@@ -15,6 +15,9 @@ import argparse, json, os, shutil, sys, tempfile, time
 from pathlib import Path
 import torch
 
+DRY = '--dry' in sys.argv  # run the whole script on CPU with tiny shapes: checks the code, measures nothing
+sync = (lambda: None) if DRY else torch.cuda.synchronize
+
 SHAPES = {  # public configs of the real models (TinyLlama/TinyLlama-1.1B, meta-llama/Meta-Llama-3-8B)
     'tinyllama-1.1b': dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
                            num_key_value_heads=4, vocab_size=32000, max_position_embeddings=2048, rope_theta=10000.0),
@@ -29,8 +32,8 @@ def build(shape, root):
     out = Path(root)/shape
     if (out/'config.json').exists(): return out
     torch.manual_seed(0)
-    cfg = LlamaConfig(**SHAPES[shape], torch_dtype='bfloat16', tie_word_embeddings=False)
-    with torch.device('cuda'): m = LlamaForCausalLM._from_config(cfg, torch_dtype=torch.bfloat16)
+    cfg = LlamaConfig(**SHAPES[shape], tie_word_embeddings=False)
+    with torch.device('cpu' if DRY else 'cuda'): m = LlamaForCausalLM(cfg).to(torch.bfloat16)
     m.save_pretrained(out); del m; torch.cuda.empty_cache()
     from ftkit.models import tiny_model_dir
     AutoTokenizer.from_pretrained(tiny_model_dir()).save_pretrained(out)  # only pad/eos ids are used
@@ -47,8 +50,8 @@ def step_timer():
     from transformers import TrainerCallback
     class StepTimer(TrainerCallback):
         times = []
-        def on_step_begin(self, *a, **k): torch.cuda.synchronize(); self.t = time.perf_counter()
-        def on_step_end(self, *a, **k): torch.cuda.synchronize(); self.times.append(time.perf_counter() - self.t)
+        def on_step_begin(self, *a, **k): sync(); self.t = time.perf_counter()
+        def on_step_end(self, *a, **k): sync(); self.times.append(time.perf_counter() - self.t)
     t = StepTimer(); t.times = []
     return t
 
@@ -62,7 +65,7 @@ def run(shape, method, path, a, baseline=False):
                        'gradient_checkpointing': True, 'optimizer': 'adamw_torch_fused', 'learning_rate': 1e-4,
                        'logging_steps': a.steps, 'output_dir': tempfile.mkdtemp()})
     tok = load_tokenizer(cfg)
-    torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+    if not DRY: torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
     timer = step_timer()
     ds = data(a.steps * a.batch, a.seq, SHAPES[shape]['vocab_size'])
     if baseline: trainer = plain_trainer(cfg, path, tok, ds, timer)
@@ -72,11 +75,12 @@ def run(shape, method, path, a, baseline=False):
     trainer.train()
     step_s = sum(timer.times[1:]) / max(len(timer.times) - 1, 1)
     tok_s = a.batch * a.seq / step_s
-    peak = PEAK_TFLOPS.get(next((k for k in PEAK_TFLOPS if k in torch.cuda.get_device_name()), ''), a.peak_tflops)
+    name = 'CPU (dry run)' if DRY else torch.cuda.get_device_name()
+    peak = PEAK_TFLOPS.get(next((k for k in PEAK_TFLOPS if k in name), ''), a.peak_tflops)
     mfu = 4 * _n_params(shape) * tok_s / (peak * 1e12) if peak else None
     r = dict(shape=shape, method=method, runner='plain Trainer + peft' if baseline else 'ftkit', seq=a.seq, batch=a.batch,
-             steps=a.steps, peak_alloc_gib=torch.cuda.max_memory_allocated() / 2**30, tokens_per_s=tok_s, mfu=mfu,
-             trainable=count_params(trainer.model)[0], device=torch.cuda.get_device_name(), torch=torch.__version__)
+             steps=a.steps, peak_alloc_gib=0 if DRY else torch.cuda.max_memory_allocated() / 2**30, tokens_per_s=tok_s, mfu=mfu,
+             trainable=count_params(trainer.model)[0], device=name, torch=torch.__version__)
     del trainer; torch.cuda.empty_cache()
     return r
 
@@ -90,12 +94,12 @@ def plain_trainer(cfg, path, tok, ds, timer):
     "The hand-written baseline: from_pretrained in bf16, get_peft_model, TrainingArguments, Trainer."
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, Trainer, TrainingArguments, default_data_collator
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map={'': 0})
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16, device_map=None if DRY else {'': 0})
     model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                              target_modules='all-linear', task_type='CAUSAL_LM'))
     args = TrainingArguments(cfg.output_dir, bf16=True, per_device_train_batch_size=cfg.micro_batch_size, max_steps=cfg.max_steps,
                              learning_rate=cfg.learning_rate, optim='adamw_torch_fused', gradient_checkpointing=True,
-                             gradient_checkpointing_kwargs={'use_reentrant': False}, save_strategy='no', report_to=[],
+                             gradient_checkpointing_kwargs={'use_reentrant': False}, save_strategy='no', report_to=[], use_cpu=DRY,
                              logging_steps=cfg.max_steps, disable_tqdm=True)
     return Trainer(model=model, args=args, train_dataset=ds, data_collator=default_data_collator, callbacks=[timer])
 
@@ -109,8 +113,11 @@ def main():
     ap.add_argument('--baseline', action='store_true', help='also run a plain Trainer + peft LoRA on each shape')
     ap.add_argument('--peak-tflops', type=float, default=None, help='dense bf16 peak of the GPU, if not in the table')
     ap.add_argument('--json', help='write the results here')
+    ap.add_argument('--dry', action='store_true', help='CPU smoke test of this script with tiny shapes (no figures)')
     a = ap.parse_args()
-    if not torch.cuda.is_available(): sys.exit('bench/gpu_train.py needs a CUDA GPU; none found (nothing measured)')
+    if DRY:
+        for s in SHAPES.values(): s.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+    elif not torch.cuda.is_available(): sys.exit('bench/gpu_train.py needs a CUDA GPU; none found (nothing measured)')
     if 'qlora' in a.methods:
         try: import bitsandbytes  # noqa: F401
         except ImportError: sys.exit('QLoRA needs bitsandbytes: pip install bitsandbytes (or pass --methods lora)')
@@ -123,6 +130,7 @@ def main():
                 try: r = run(shape, method, path, a, base)
                 except torch.OutOfMemoryError: r = dict(shape=shape, method=method, runner='baseline' if base else 'ftkit', oom=True)
                 rows.append(r); print(json.dumps(r), flush=True)
+                if a.json: Path(a.json).parent.mkdir(parents=True, exist_ok=True); Path(a.json).write_text(json.dumps(rows, indent=2))
     finally: shutil.rmtree(root, ignore_errors=True)
     print(f'\n| shape | method | runner | seq x batch | peak GiB | tokens/s | MFU |\n|---|---|---|---|---|---|---|')
     for r in rows:

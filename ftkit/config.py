@@ -24,7 +24,8 @@ DATASET_TYPES = ('sharegpt', 'alpaca', 'completion', 'chat_template')
 OPTIMIZERS = ('adamw_torch', 'adamw_torch_fused', 'adamw_bnb_8bit', 'paged_adamw_8bit', 'sgd')
 SCHEDULERS = ('cosine', 'linear', 'constant')
 CHOICES = dict(adapter=ADAPTERS, optimizer=OPTIMIZERS, lr_scheduler=SCHEDULERS, excess_length_strategy=('drop', 'truncate'),
-               weights_dtype=('bf16', 'fp32'))
+               weights_dtype=('bf16', 'fp32'),
+               attn_implementation=('auto', 'sdpa', 'eager', 'varlen', 'flex_attention', 'flash_attention_2'))
 
 # %% ../nbs/00_config.ipynb #98931308
 @dataclass
@@ -49,6 +50,8 @@ class Config:
     excess_length_strategy: str = 'drop'        # rows longer than sequence_len: `drop` or `truncate`
     sample_packing: bool = False                # pack several examples into each row
     group_by_length: bool = False               # batch rows of similar length together: less padding, faster
+    attn_implementation: str = 'auto'           # training attention: `auto` (varlen when packing, else sdpa) or a kernel name
+    flash_attention: bool = False               # axolotl's switch: flash-attn's kernel if installed, else torch's (varlen)
     micro_batch_size: int = 1                   # examples per device per forward pass
     eval_batch_size: typing.Optional[int] = None  # examples per eval forward pass (default: micro_batch_size)
     gradient_accumulation_steps: int = 1        # forward passes per optimizer step

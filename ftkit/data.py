@@ -9,10 +9,11 @@ __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_ROLES', 'IGNORE'
            'CPU_PACKING_NOTE', 'RowError', 'sharegpt_segments', 'alpaca_segments', 'completion_segments',
            'chat_messages', 'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows',
            'segments_for', 'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset',
-           'format_report', 'pack_bins', 'pack_dataset', 'packing_efficiency', 'plot_lengths', 'PackedCollator']
+           'format_report', 'pack_bins', 'pack_dataset', 'packing_efficiency', 'min_rows', 'packing_bound',
+           'plot_lengths', 'PackedCollator']
 
 # %% ../nbs/03_data.ipynb #8a7303e9
-import bisect, hashlib, json, os, shutil
+import bisect, hashlib, itertools, json, math, os, shutil
 from collections import Counter
 from pathlib import Path
 import datasets
@@ -285,13 +286,14 @@ def prepare_dataset(cfg:Config, tok, which='datasets', verbose=True, pack=None, 
             ds = datasets.load_from_disk(str(cache))
     if verbose: print(format_report(report))
     if pack if pack is not None else cfg.sample_packing:
-        ds = pack_dataset(ds, cfg.sequence_len)
-        if verbose: print(f'packed into {len(ds)} rows of up to {cfg.sequence_len} tokens: efficiency {packing_efficiency(ds, cfg.sequence_len):.3f}')
+        lengths, ds = [len(x) for x in ds['input_ids']], pack_dataset(ds, cfg.sequence_len)
+        if verbose: print(f'packed into {len(ds)} rows of up to {cfg.sequence_len} tokens: efficiency {packing_efficiency(ds, cfg.sequence_len):.3f} '
+                          f'(no packing of these lengths can beat {packing_bound(lengths, cfg.sequence_len):.3f})')
         if verbose and not _cuda(): print(CPU_PACKING_NOTE)
     return ds, report
 
-CPU_PACKING_NOTE = ('note: on CPU, packed rows are attended in full behind a block mask (the variable-length kernel is CUDA-only), '
-                    'so packing trained ~30% slower than group_by_length: true in bench/bench_data.py; prefer that on CPU')
+CPU_PACKING_NOTE = ('note: on CPU there is no fused variable-length attention kernel, and packed rows trained ~25% slower than '
+                    'group_by_length: true in bench/bench_data.py; prefer that on CPU (packing pays on a GPU)')
 
 def _cuda():
     import torch
@@ -334,7 +336,26 @@ def packing_efficiency(ds:datasets.Dataset, capacity:int) -> float:
     "Real tokens / row capacity of a (packed) dataset."
     return sum(len(x) for x in ds['input_ids']) / (len(ds) * capacity)
 
-# %% ../nbs/03_data.ipynb #26fe0db0
+# %% ../nbs/03_data.ipynb #405c034c
+def min_rows(lengths, capacity):
+    "A lower bound on the rows of `capacity` tokens that any packing of whole examples of `lengths` needs."
+    L, n = sorted(lengths), len(lengths)
+    if not L: return 0
+    pre, over = [0, *itertools.accumulate(L)], lambda x: n - bisect.bisect_right(L, x)  # over(x): examples longer than x
+    best = math.ceil(pre[-1] / capacity)
+    for j in itertools.takewhile(lambda j: math.ceil(n / j) > best, itertools.count(1)):
+        best = max(best, math.ceil(over(capacity / (j + 1)) / j))  # j + 1 examples longer than capacity / (j + 1) never share a row
+    for k in sorted({x for x in L if x <= capacity / 2}):  # Martello & Toth's L2: what fits beside the long examples
+        i_k, i_h, i_c = bisect.bisect_left(L, k), bisect.bisect_right(L, capacity / 2), bisect.bisect_right(L, capacity - k)
+        n2, s2, s3 = i_c - i_h, pre[i_c] - pre[i_h], pre[i_h] - pre[i_k]
+        best = max(best, n - i_c + n2 + max(0, math.ceil((s3 - (n2 * capacity - s2)) / capacity)))
+    return best
+
+def packing_bound(lengths, capacity) -> float:
+    "The best packing efficiency any packing of whole examples of `lengths` into rows of `capacity` tokens can reach."
+    return sum(lengths) / (min_rows(lengths, capacity) * capacity) if lengths else 1.0
+
+# %% ../nbs/03_data.ipynb #65651f94
 def plot_lengths(ds:datasets.Dataset, sequence_len=None, ax=None):
     "Histogram of the token lengths of `ds`, with `sequence_len` marked."
     import matplotlib.pyplot as plt
@@ -345,7 +366,7 @@ def plot_lengths(ds:datasets.Dataset, sequence_len=None, ax=None):
     ax.set(xlabel='tokens per example', ylabel='examples', title=f'{len(lens)} examples, mean {sum(lens) / max(1, len(lens)):.0f} tokens')
     return ax
 
-# %% ../nbs/03_data.ipynb #935e7ee7
+# %% ../nbs/03_data.ipynb #e98e5943
 class PackedCollator:
     "Batches packed rows: pads to the longest, `position_ids` restart per example, no `attention_mask`."
     def __init__(self, tok): self.pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -6,7 +6,8 @@ Docs: https://ftkit.github.io/ftkit/models.html.md"""
 
 # %% auto #0
 __all__ = ['PREFIX', 'bundled', 'resolve_path', 'cache_dir', 'tiny_model_dir', 'model_source', 'load_tokenizer',
-           'quantization_config', 'weights_dtype', 'load_model']
+           'quantization_config', 'weights_dtype', 'load_model', 'sequence_starts', 'varlen_attention',
+           'register_varlen', 'training_attention']
 
 # %% ../nbs/01_models.ipynb #459748da
 import hashlib, json, os, shutil, tempfile
@@ -77,8 +78,79 @@ def weights_dtype(cfg):
     if cfg.weights_dtype == 'fp32': return torch.float32
     return torch.bfloat16 if cfg.bf16 is True or cfg.weights_dtype == 'bf16' else torch.float32
 
-def load_model(cfg, path=None):
-    "The base model of `cfg` (or the one saved at `path`), ready to train or adapt."
+def load_model(cfg, path=None, attn='sdpa'):
+    "The base model of `cfg` (or the one saved at `path`) with attention kernel `attn`, ready to train or adapt."
     qc = quantization_config(cfg)
-    return AutoModelForCausalLM.from_pretrained(path or model_source(cfg.base_model), dtype=weights_dtype(cfg),
+    if attn == 'varlen': register_varlen()
+    return AutoModelForCausalLM.from_pretrained(path or model_source(cfg.base_model), dtype=weights_dtype(cfg), attn_implementation=attn,
                                                 quantization_config=qc, device_map={'': 0} if qc and torch.cuda.is_available() else None)
+
+# %% ../nbs/01_models.ipynb #6726f7a1
+def sequence_starts(position_ids, attention_mask, shape):
+    "`(keep, cu_seqlens)` for a `(batch, seq)` = `shape` batch: tokens to attend (no padding) and where each sequence starts among them."
+    b, s = shape
+    pos = position_ids.expand(b, -1) if position_ids is not None else torch.arange(s).expand(b, -1)
+    keep = attention_mask.bool().reshape(-1) if attention_mask is not None else torch.ones(b * s, dtype=torch.bool, device=pos.device)
+    start = torch.ones_like(pos, dtype=torch.bool)
+    start[:, 1:] = pos[:, 1:] != pos[:, :-1] + 1
+    start = start.reshape(-1).to(keep.device) | ~torch.cat([keep.new_zeros(1), keep[:-1]])  # a token after padding starts one too
+    starts = start[keep].nonzero().flatten()
+    return keep, torch.cat([starts, starts.new_tensor([int(keep.sum())])]).to(torch.int32)
+
+# %% ../nbs/01_models.ipynb #09cc2fad
+def _varlen_cuda(q, k, v, cu, max_len, scale):
+    "torch's flash varlen kernel on flat `(tokens, heads, dim)` q/k/v, causal within each sequence."
+    import inspect
+    from torch.nn.attention.varlen import varlen_attn
+    p, kw, dt = inspect.signature(varlen_attn).parameters, {}, q.dtype
+    if dt == torch.float32: q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))  # fp32 master weights + autocast
+    if 'scale' in p: kw['scale'] = scale
+    elif scale is not None: q = q * (scale * q.shape[-1] ** 0.5)
+    kw.update(window_size=(-1, 0)) if 'window_size' in p else kw.update(is_causal=True)
+    if k.shape[1] != q.shape[1]:  # grouped-query attention
+        if 'enable_gqa' in p: kw['enable_gqa'] = True
+        else: k, v = (t.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for t in (k, v))
+    return varlen_attn(q, k, v, cu, cu, max_len, max_len, **kw).to(dt)
+
+def _varlen_loop(q, k, v, cu, scale):
+    "The same on any device: one causal `sdpa` per sequence."
+    import torch.nn.functional as F
+    out = []
+    for a, z in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        qs, ks, vs = (t[a:z].transpose(0, 1) for t in (q, k, v))
+        out.append(F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale, enable_gqa=ks.shape[0] != qs.shape[0]).transpose(0, 1))
+    return torch.cat(out)
+
+# %% ../nbs/01_models.ipynb #620e6b0a
+def varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, position_ids=None, **kw):
+    "A `transformers` attention function: each packed or padded sequence attends only to itself; padding is skipped."
+    b, h, s, d = query.shape
+    if key.shape[2] != s:  # generating with a KV cache: nothing is packed, plain sdpa over the cache
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+        n = key.shape[2]
+        mask = torch.arange(n, device=query.device) <= torch.arange(n - s, n, device=query.device)[:, None]
+        if attention_mask is not None: mask = mask & attention_mask[:, None, None, -n:].bool()
+        return sdpa_attention_forward(module, query, key, value, mask.expand(b, 1, s, n), dropout=dropout, scaling=scaling)
+    keep, cu = sequence_starts(position_ids, attention_mask, (b, s))
+    flat = lambda t: t.transpose(1, 2).reshape(b * s, t.shape[1], d)[keep]
+    q, k, v = flat(query), flat(key), flat(value)
+    if query.is_cuda: o = _varlen_cuda(q, k, v, cu.to(query.device), int((cu[1:] - cu[:-1]).max()), scaling)
+    else: o = _varlen_loop(q, k, v, cu, scaling)
+    out = query.new_zeros(b * s, h, d)
+    out[keep] = o.to(out.dtype)
+    return out.reshape(b, s, h, d), None
+
+def register_varlen():
+    "Make `attn_implementation='varlen'` known to `transformers` (its mask step then hands over only a padding mask)."
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
+    AttentionInterface.register('varlen', varlen_attention)
+    AttentionMaskInterface.register('varlen', flash_attention_mask)
+
+# %% ../nbs/01_models.ipynb #4fb7b60c
+def training_attention(cfg) -> str:
+    "The attention kernel to train `cfg` with."
+    import importlib.util
+    if cfg.attn_implementation != 'auto': return cfg.attn_implementation
+    if cfg.flash_attention: return 'flash_attention_2' if importlib.util.find_spec('flash_attn') else 'varlen'
+    return 'varlen' if cfg.sample_packing else 'sdpa'

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import (DataCollatorForSeq2Seq, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
 from .config import Config, ConfigError
-from .models import load_model, load_tokenizer
+from .models import load_model, load_tokenizer, training_attention
 from .data import IGNORE, PackedCollator, prepare_dataset
 
 # %% ../nbs/05_train.ipynb #7f326d91
@@ -244,7 +244,7 @@ def train(cfg:Config, resume=False, callbacks=()):
     tok = load_tokenizer(cfg)
     ds, _ = prepare_dataset(cfg, tok)
     train_ds, val_ds = split_datasets(ds, cfg)
-    model = add_adapter(load_model(cfg), cfg)
+    model = add_adapter(load_model(cfg, attn=training_attention(cfg)), cfg)
     trainer = make_trainer(cfg, model, tok, train_ds, val_ds, callbacks)
     try: trainer.train(resume_from_checkpoint=resume_point(cfg, resume))
     except torch.OutOfMemoryError:

@@ -60,6 +60,7 @@ def test_preprocess_debug_cache_and_packing(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert '4000 rows, 4000 kept' in r.stdout and 'sample packing: 4000 examples in' in r.stdout
     eff = float(r.stdout.split('efficiency ')[1].split()[0]); assert eff >= 0.95
+    bound = float(r.stdout.split('can beat ')[1].split(')')[0]); assert eff <= bound <= 1
     assert r.stdout.count('--- example') == 2 and '<s>(-100, 1)' in r.stdout and '</s>(2, 2)' in r.stdout
     assert '\033[' not in r.stdout  # no ANSI colours in a pipe
     assert 'split vs joined' in r.stdout  # the gotcha check ran on a sample
