@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1'); os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
 import datasets, torch
 from ftkit.config import load_config
-from ftkit.data import IGNORE, PackedCollator, pack_dataset, packing_efficiency, prepare_dataset
+from ftkit.data import IGNORE, PackedCollator, pack_bins, pack_dataset, packing_bound, packing_efficiency, prepare_dataset
 from ftkit.models import load_model, load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +75,20 @@ def bench_sample_4k(tmp):
     return {'course sample x50, 4k tokenizer': dict(rows=rep['rows'], seconds=round(statistics.median(secs), 2),
             examples_per_s=round(rep['rows'] / statistics.median(secs)), mean_tokens=round(sum(lens) / len(lens)),
             packing_efficiency_1024=round(packing_efficiency(pack_dataset(ds, 1024), 1024), 4))}
+
+def bench_packing(tmp, capacities=(512, 1024, 2048, 4096)):
+    "Best-fit-decreasing packing efficiency and the best any packing could reach, per data, tokenizer and `sequence_len`."
+    quick_tok = load_tokenizer(load_config(str(QUICK)))
+    res = {}
+    for name, path in sources(tmp).items():
+        toks = [('bundled 1.7k tokenizer', quick_tok)] + ([('4k tokenizer trained on it', sample_tokenizer(path))] if 'sample' in name else [])
+        for tname, tok in toks:
+            lens = [len(x) for x in time_preprocess(path, tok, None, tmp)[1]['input_ids']]
+            for c in capacities:
+                if max(lens) > c: continue
+                res[f'{name}, {tname}, {c}'] = dict(efficiency=round(sum(lens) / (len(pack_bins(lens, c)) * c), 4),
+                                                    best_possible=round(packing_bound(lens, c), 4), mean_tokens=round(sum(lens) / len(lens)))
+    return res
 
 def batches(ds, tok, packed, bs, order):
     "`(batch, real tokens)` over `ds` rows in `order`: padded to the longest row, or packed rows via `PackedCollator`."
@@ -185,7 +199,8 @@ def main():
     res = {'machine': f'{os.cpu_count()} CPUs, torch {torch.__version__}, threads {torch.get_num_threads()}'}
     def save(): print(json.dumps(res, indent=1), flush=True); a.json and Path(a.json).write_text(json.dumps(res, indent=1))
     with tempfile.TemporaryDirectory() as tmp:
-        if not a.skip_preprocess: res['preprocess'] = {**bench_preprocess(tmp), **bench_sample_4k(tmp)}; save()
+        if not a.skip_preprocess:
+            res['preprocess'] = {**bench_preprocess(tmp), **bench_sample_4k(tmp)}; res['packing'] = bench_packing(tmp); save()
         cfg = load_config(str(QUICK))
         tok = load_tokenizer(cfg)
         ds, _ = prepare_dataset(cfg, tok, verbose=False, pack=False)
