@@ -9,8 +9,8 @@ __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_ROLES', 'IGNORE'
            'CPU_PACKING_NOTE', 'RowError', 'sharegpt_segments', 'alpaca_segments', 'completion_segments',
            'chat_messages', 'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows',
            'segments_for', 'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset',
-           'format_report', 'pack_bins', 'pack_dataset', 'packing_efficiency', 'min_rows', 'packing_bound',
-           'plot_lengths', 'PackedCollator']
+           'format_report', 'pack_bins', 'fill_bins', 'best_bins', 'pack_dataset', 'packing_efficiency', 'min_rows',
+           'packing_bound', 'plot_lengths', 'PackedCollator']
 
 # %% ../nbs/03_data.ipynb #8a7303e9
 import bisect, hashlib, itertools, json, math, os, shutil
@@ -319,14 +319,46 @@ def pack_bins(lengths, capacity):
         bisect.insort(rooms, (room, b))
     return bins
 
-# %% ../nbs/03_data.ipynb #c90e72bf
+# %% ../nbs/03_data.ipynb #a789f4a2
+def fill_bins(lengths, capacity):
+    "Rows filled one at a time: the longest example left, then the examples left that fill the rest best."
+    todo = {}
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]): todo.setdefault(lengths[i], []).append(i)
+    bins = []
+    while todo:
+        big = max(todo); row = [todo[big].pop()]
+        if not todo[big]: del todo[big]
+        room = capacity - big
+        if room < 0: raise ValueError(f'example {row[0]} has {big} tokens, more than the packing capacity {capacity}')
+        vals, mask, reach = sorted(v for v in todo if v <= room), (1 << (room + 1)) - 1, [1]
+        for v in vals:  # reach[k]: the sums the first k distinct lengths can make
+            r = cur = reach[-1]
+            for _ in range(min(len(todo[v]), room // v)): cur = (cur << v) & mask; r |= cur
+            reach.append(r)
+        t = reach[-1].bit_length() - 1  # the fullest the row can get
+        for k in range(len(vals), 0, -1):  # walk back: how many of each length make up t
+            v, n = vals[k - 1], 0
+            while not (reach[k - 1] >> (t - n * v)) & 1: n += 1
+            row += [todo[v].pop() for _ in range(n)]; t -= n * v
+            if not todo[v]: del todo[v]
+        bins.append(row)
+    return bins
+
+def best_bins(lengths, capacity, max_work=20_000_000):
+    "The packing with fewer rows of `pack_bins` and `fill_bins` (the second only if rows × distinct lengths < `max_work`)."
+    a = pack_bins(lengths, capacity)
+    if len(a) * len(set(lengths)) > max_work: return a
+    b = fill_bins(lengths, capacity)
+    return b if len(b) < len(a) else a
+
+# %% ../nbs/03_data.ipynb #26fe0db0
 def pack_dataset(ds:datasets.Dataset, capacity:int) -> datasets.Dataset:
     "Rows of `ds` packed into rows of at most `capacity` tokens, with `position_ids` restarting per example."
     cols = ds.select_columns(['input_ids', 'labels']).to_dict()
     ids, labels = cols['input_ids'], cols['labels']
     lengths = [len(x) for x in ids]
     out = dict(input_ids=[], labels=[], position_ids=[])
-    for b in pack_bins(lengths, capacity):
+    for b in best_bins(lengths, capacity):
         out['input_ids'].append([t for i in b for t in ids[i]])
         out['labels'].append([l for i in b for l in [IGNORE] + labels[i][1:]])  # nothing predicts across a boundary
         out['position_ids'].append([p for i in b for p in range(lengths[i])])
@@ -336,7 +368,7 @@ def packing_efficiency(ds:datasets.Dataset, capacity:int) -> float:
     "Real tokens / row capacity of a (packed) dataset."
     return sum(len(x) for x in ds['input_ids']) / (len(ds) * capacity)
 
-# %% ../nbs/03_data.ipynb #405c034c
+# %% ../nbs/03_data.ipynb #e7940fdf
 def min_rows(lengths, capacity):
     "A lower bound on the rows of `capacity` tokens that any packing of whole examples of `lengths` needs."
     L, n = sorted(lengths), len(lengths)
@@ -355,7 +387,7 @@ def packing_bound(lengths, capacity) -> float:
     "The best packing efficiency any packing of whole examples of `lengths` into rows of `capacity` tokens can reach."
     return sum(lengths) / (min_rows(lengths, capacity) * capacity) if lengths else 1.0
 
-# %% ../nbs/03_data.ipynb #65651f94
+# %% ../nbs/03_data.ipynb #e98e5943
 def plot_lengths(ds:datasets.Dataset, sequence_len=None, ax=None):
     "Histogram of the token lengths of `ds`, with `sequence_len` marked."
     import matplotlib.pyplot as plt
@@ -366,7 +398,7 @@ def plot_lengths(ds:datasets.Dataset, sequence_len=None, ax=None):
     ax.set(xlabel='tokens per example', ylabel='examples', title=f'{len(lens)} examples, mean {sum(lens) / max(1, len(lens)):.0f} tokens')
     return ax
 
-# %% ../nbs/03_data.ipynb #e98e5943
+# %% ../nbs/03_data.ipynb #0f806e33
 class PackedCollator:
     "Batches packed rows: pads to the longest, `position_ids` restart per example, no `attention_mask`."
     def __init__(self, tok): self.pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
