@@ -36,7 +36,7 @@ def _config(args, extra):
 def cmd_preprocess(args, extra):
     "Tokenize the datasets, report rows kept and dropped, packing and tokenizer gotchas; `--debug` shows the masks."
     from ftkit.models import load_tokenizer
-    from ftkit.data import clear_cache, pack_dataset, packing_bound, packing_efficiency, prepare_dataset
+    from ftkit.data import clear_cache, pack_dataset, packing_summary, prepare_dataset
     from ftkit.masks import check_gotchas, format_gotchas, print_examples
     cfg = _config(args, extra)
     if args.clear_cache:
@@ -47,9 +47,7 @@ def cmd_preprocess(args, extra):
     lens = [len(x) for x in ds['input_ids']]
     if lens: print(f'tokens per row: mean {sum(lens) / len(lens):.0f}, max {max(lens)} (sequence_len {cfg.sequence_len})')
     if cfg.sample_packing and lens:
-        packed = pack_dataset(ds, cfg.sequence_len)
-        print(f'sample packing: {len(ds)} examples in {len(packed)} rows; efficiency {packing_efficiency(packed, cfg.sequence_len):.3f} '
-              f'(no packing of these lengths can beat {packing_bound(lens, cfg.sequence_len):.3f})')
+        print(packing_summary(lens, pack_dataset(ds, cfg.sequence_len), cfg.sequence_len))
     if warn := format_gotchas(check_gotchas(cfg, tok)): print(warn)
     if args.debug: print_examples(ds, tok, args.debug_num_examples, args.debug_text_only)
 

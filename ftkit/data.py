@@ -10,7 +10,7 @@ __all__ = ['TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_ROLES', 'IGNORE'
            'chat_messages', 'chat_template_segments', 'assemble', 'tokenize_segments', 'prompt_ids', 'load_rows',
            'segments_for', 'tokenizer_fingerprint', 'cache_key', 'clear_cache', 'check_entry', 'prepare_dataset',
            'format_report', 'pack_bins', 'fill_bins', 'best_bins', 'pack_dataset', 'packing_efficiency', 'min_rows',
-           'packing_bound', 'plot_lengths', 'PackedCollator']
+           'packing_bound', 'packing_summary', 'plot_lengths', 'PackedCollator']
 
 # %% ../nbs/03_data.ipynb #8a7303e9
 import bisect, hashlib, itertools, json, math, os, shutil
@@ -287,8 +287,7 @@ def prepare_dataset(cfg:Config, tok, which='datasets', verbose=True, pack=None, 
     if verbose: print(format_report(report))
     if pack if pack is not None else cfg.sample_packing:
         lengths, ds = [len(x) for x in ds['input_ids']], pack_dataset(ds, cfg.sequence_len)
-        if verbose: print(f'packed into {len(ds)} rows of up to {cfg.sequence_len} tokens: efficiency {packing_efficiency(ds, cfg.sequence_len):.3f} '
-                          f'(no packing of these lengths can beat {packing_bound(lengths, cfg.sequence_len):.3f})')
+        if verbose: print(packing_summary(lengths, ds, cfg.sequence_len))
         if verbose and not _cuda(): print(CPU_PACKING_NOTE)
     return ds, report
 
@@ -386,6 +385,11 @@ def min_rows(lengths, capacity):
 def packing_bound(lengths, capacity) -> float:
     "The best packing efficiency any packing of whole examples of `lengths` into rows of `capacity` tokens can reach."
     return sum(lengths) / (min_rows(lengths, capacity) * capacity) if lengths else 1.0
+
+def packing_summary(lengths, packed, capacity) -> str:
+    "One line: examples of `lengths`, the rows of `packed`, its efficiency, and the best any packing could reach."
+    return (f'sample packing: {len(lengths)} examples in {len(packed)} rows of up to {capacity} tokens; efficiency '
+            f'{packing_efficiency(packed, capacity):.3f} (no packing of these lengths can beat {packing_bound(lengths, capacity):.3f})')
 
 # %% ../nbs/03_data.ipynb #e98e5943
 def plot_lengths(ds:datasets.Dataset, sequence_len=None, ax=None):
