@@ -11,7 +11,8 @@ __all__ = ['refresh_downloads', 'max_micro_batch', 'rank_models', 'plot_fit']
 import warnings
 import matplotlib.pyplot as plt
 from transformers import AutoConfig
-from .memory import load_catalog, estimate_memory, offline, GPU_SIZES
+from .files import load_catalog, offline
+from .memory import estimate_memory, GPU_SIZES
 
 # %% ../nbs/02a_catalog.ipynb #a567e23c
 def refresh_downloads(catalog=None) -> dict:

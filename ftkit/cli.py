@@ -190,7 +190,7 @@ def cmd_memory(args, extra):
 def cmd_models(args, extra):
     "Rank the catalog's models that fit a GPU of `args.gpu_memory` GiB, with the largest micro batch."
     from ftkit.catalog import rank_models, refresh_downloads
-    from ftkit.memory import load_catalog
+    from ftkit.files import load_catalog
     import warnings
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter('always')

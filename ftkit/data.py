@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 import datasets
 from .config import Config, ConfigError
-from .models import resolve_path
+from .files import resolve_path
 
 # %% ../nbs/03_data.ipynb #e5ceca0e
 TEMPLATES = {  # conversation -> formats of system and human turns, the answer's header, its end mark, text after it

@@ -6,10 +6,10 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 
 # %% auto #0
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
-           'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'load_catalog', 'catalog_entry', 'offline',
-           'model_config', 'meta_model', 'Arch', 'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate',
-           'estimate_memory', 'config_strategy', 'config_options', 'compare_measured', 'accelerate_rule_gib',
-           'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
+           'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'catalog_entry', 'model_config', 'meta_model', 'Arch',
+           'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate', 'estimate_memory', 'config_strategy',
+           'config_options', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep',
+           'tensor_bytes', 'saved_tensor_bytes']
 
 # %% ../nbs/02_memory.ipynb #644f1a60
 import json, math, os, warnings
@@ -20,20 +20,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
-from .models import PREFIX, bundled
+from .files import PREFIX, bundled, load_catalog, offline
 
 # %% ../nbs/02_memory.ipynb #a754b2b4
-def load_catalog() -> dict:
-    "ftkit's model catalog: `{'models': [{id, family, params, config, ...}], 'downloads_date': ...}`."
-    return json.loads(bundled(PREFIX + 'models.json').read_text())
-
 def catalog_entry(model_id:str):
     "The catalog entry for hub id `model_id` (case-insensitive), or None."
     return next((m for m in load_catalog()['models'] if m['id'].lower() == model_id.lower()), None)
-
-def offline() -> bool:
-    "True when the Hugging Face hub must not be contacted (`HF_HUB_OFFLINE`)."
-    return os.environ.get('HF_HUB_OFFLINE', '0').lower() in ('1', 'true', 'yes', 'on')
 
 # %% ../nbs/02_memory.ipynb #4440f5be
 def _from_catalog(model_id, why):

@@ -2,7 +2,7 @@
 from pathlib import Path
 import pytest
 from ftkit.config import load_config
-from ftkit.models import resolve_path
+from ftkit.files import resolve_path
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1]/'examples').glob('*.yml'))
 

@@ -12,7 +12,7 @@ def test_wheel_ships_bundled_data(tmp_path):
     site = tmp_path/'site'
     r = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(site), str(wheel)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    code = ("import ftkit, json; from ftkit.models import resolve_path; from pathlib import Path; "
+    code = ("import ftkit, json; from ftkit.files import resolve_path; from pathlib import Path; "
             "assert str(Path(ftkit.__file__).parent).startswith(%r), ftkit.__file__; "
             "n = sum(1 for _ in open(resolve_path('ftkit:honeycomb/train.jsonl'))); "
             "cfg = json.load(open(Path(resolve_path('ftkit:tiny-llama'))/'config.json')); print(n, cfg['model_type'])") % str(site)
