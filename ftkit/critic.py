@@ -6,14 +6,17 @@ Docs: https://ftkit.github.io/ftkit/critic.html.md"""
 
 # %% auto #0
 __all__ = ['SPEC', 'CRITIC_SYSTEM', 'HEAL_SYSTEM', 'VARY_SYSTEM', 'case_text', 'pick_examples', 'critic_messages',
-           'parse_verdict', 'OpenAIJudge', 'TransformersJudge', 'rule_critique', 'repair_query', 'rename_column',
-           'rule_variation', 'RuleJudge', 'Critic', 'read_labels', 'save_label', 'todo', 'label_tool', 'alignment',
-           'plot_confusion', 'heal']
+           'error_verdict', 'parse_verdict', 'url_secrets', 'JudgeError', 'error_kind', 'redact_client_logs',
+           'OpenAIJudge', 'TransformersJudge', 'rule_critique', 'repair_query', 'rename_column', 'rule_variation',
+           'RuleJudge', 'Critic', 'read_labels', 'save_label', 'todo', 'label_tool', 'alignment', 'plot_confusion',
+           'heal']
 
 # %% ../nbs/07a_critic.ipynb #6d0888f1
-import hashlib, html, json, os, random, re, time
+import base64, hashlib, html, json, logging, os, random, re, time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+from .files import atomic_write, cache_dir as user_cache_dir, redact
 from .evals import (CALC_OPS, FILTER_OPS, HAVING_OPS, NO_COLUMN_OPS, NO_VALUE_OPS, LIST_OPS, QUERY_KEYS, INT_KEYS, _is_int,
                          check_query, honeycomb_fields, parse_query, query_column_refs)
 
@@ -63,12 +66,63 @@ def _json_objects(text):
         except (ValueError, RecursionError): continue
         if isinstance(obj, dict): yield obj
 
+def error_verdict(kind:str, detail:str) -> dict:
+    "A case the judge did not judge: outcome 'error', why in a word or two (`kind`), `detail` for a person."
+    return dict(critique=f'judge error ({kind}): {detail}', outcome='error', error=kind)
+
 def parse_verdict(text) -> dict:
-    "`{'critique', 'outcome'}` from a judge's reply; outcome 'error' if the reply has no valid verdict."
+    "`{'critique', 'outcome'}` from a judge's reply; an `error_verdict` ('no verdict') if it has none."
     for obj in _json_objects(str(text or '')):
         out = str(obj.get('outcome', '')).strip().lower()
         if out in ('good', 'bad'): return dict(critique=str(obj.get('critique', '')), outcome=out)
-    return dict(critique=f'unparseable reply: {str(text)[:200]!r}', outcome='error')
+    return error_verdict('no verdict', f'the reply has no verdict: {str(text)[:200]!r}')
+
+# %% ../nbs/07a_critic.ipynb #5ea3414a
+def url_secrets(url:str) -> list:
+    "The credentials inside `url`: its password (or a lone user name), as sent, and credential query values."
+    p = urlsplit(url)
+    user = p.password or p.username
+    found = [user, unquote(user or '')]
+    if p.password:  # what a server sees in a Basic header
+        found.append(base64.b64encode(f'{unquote(p.username or "")}:{unquote(p.password)}'.encode()).decode())
+    found += [v for k, v in parse_qsl(p.query) if redact(f'?{k}=x') != f'?{k}=x']  # the names redact blanks
+    return [s for s in dict.fromkeys(found) if s]
+
+# %% ../nbs/07a_critic.ipynb #ab842a71
+class JudgeError(ValueError):
+    "A judge gave no answer: `kind` says why in a word or two, `detail` in a sentence (with secrets blanked)."
+    def __init__(self, kind:str, detail:str=''):
+        super().__init__(detail or kind)
+        self.kind, self.detail = kind, detail
+
+def error_kind(e) -> str:
+    "A word or two for an `openai` exception: why the judge gave no answer."
+    import openai
+    if isinstance(e, openai.APIConnectionError): return 'unreachable'  # timeouts too
+    if isinstance(e, openai.APIResponseValidationError): return 'malformed reply'
+    status = getattr(e, 'status_code', None) or 0
+    if status in (401, 403): return 'auth failed'
+    if status == 429: return 'rate limited'
+    if status >= 500: return 'server error'
+    return 'rejected' if status else 'malformed reply'
+
+# %% ../nbs/07a_critic.ipynb #65615ff0
+class _RedactRecords(logging.Filter):
+    "Blank credentials, and each of `secrets`, in log records before any handler writes them."
+    def __init__(self, secrets):
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record):
+        try: record.msg, record.args = redact(record.getMessage(), self.secrets), ()
+        except (TypeError, ValueError): pass  # a record that cannot be formatted is logging's error to report
+        return True
+
+def redact_client_logs(secrets, prefixes=('openai', 'httpx', 'httpcore')):
+    "Blank `secrets` in every log line of the HTTP client stack (`httpx` logs each URL it calls)."
+    keep_out = _RedactRecords(secrets)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and name.startswith(prefixes): logger.addFilter(keep_out)
 
 # %% ../nbs/07a_critic.ipynb #d560a8a8
 class OpenAIJudge:
@@ -79,27 +133,48 @@ class OpenAIJudge:
                  max_retries:int=5, timeout:float=60, temperature:float=0.0):
         self.model, self.base_url, self.key_env = model, base_url, key_env
         self.max_retries, self.timeout, self.temperature, self._client = max_retries, timeout, temperature, None
-        self.name = f'openai:{base_url}:{model}'
+        self.safe_url = redact(base_url)  # the URL as it may be shown, logged or cached
+        self.name = f'openai:{self.safe_url}:{model}'
+
+    def secrets(self) -> list:
+        "The values never to show: the key and the credentials in the base URL."
+        return [s for s in [os.environ.get(self.key_env), *url_secrets(self.base_url)] if s and len(s) >= 4]
 
     def client(self):
         if self._client is None:
             import openai
             key = os.environ.get(self.key_env)
-            if not key: raise ValueError(f'{self.key_env}: not set; export {self.key_env}=... with the key for {self.base_url}')
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=key, max_retries=self.max_retries, timeout=self.timeout)
+            if not key:
+                raise ValueError(f'{self.key_env}: not set; export {self.key_env}=... '
+                                 f'with the key for {self.safe_url}')
+            p = urlsplit(self.base_url)  # query parameters go after the path the client adds
+            self._client = openai.OpenAI(base_url=urlunsplit(p._replace(query='')),
+                                         default_query=dict(parse_qsl(p.query)) or None, api_key=key,
+                                         max_retries=self.max_retries, timeout=self.timeout)
+            redact_client_logs(self.secrets())
         return self._client
 
     def __call__(self, messages) -> str:
-        "The reply text; a malformed HTTP answer becomes a text saying so (an `error` verdict), not an exception."
+        "The reply text; a call that fails raises `JudgeError` (why in a word), with every secret blanked."
         import openai
+        client = self.client()  # a missing key is a mistake in the setup: a ValueError, not a judge error
         try:
-            r = self.client().chat.completions.create(model=self.model, messages=messages, temperature=self.temperature)
-            return r.choices[0].message.content or ''
-        except (ValueError, IndexError, AttributeError, TypeError, openai.APIResponseValidationError) as e:
-            if isinstance(e, ValueError) and str(e).startswith(self.key_env): raise
-            return f'malformed reply from {self.base_url}: {type(e).__name__}: {str(e)[:100]}'
+            r = client.chat.completions.create(model=self.model, messages=messages,
+                                               temperature=self.temperature)
+            return self.blank(r.choices[0].message.content or '')
+        except openai.APIError as e:
+            err = JudgeError(error_kind(e), redact(f'{type(e).__name__}: {e}', self.secrets()))
+        except (ValueError, IndexError, AttributeError, TypeError) as e:  # a 200, but no chat completion
+            err = JudgeError('malformed reply', redact(f'{type(e).__name__}: {str(e)[:200]}', self.secrets()))
+        raise err  # outside the `except`: the original exception, which may quote a key, is not chained to it
 
-    def __repr__(self): return f'OpenAIJudge({self.model!r}, base_url={self.base_url!r}, key_env={self.key_env!r})'
+    def blank(self, reply:str) -> str:
+        "`reply` with the literal secrets blanked (only those: anything else in it is the judge's own words)."
+        for s in self.secrets(): reply = reply.replace(s, '***')
+        return reply
+
+    def __repr__(self):
+        return f'OpenAIJudge({self.model!r}, base_url={self.safe_url!r}, key_env={self.key_env!r})'
 
 # %% ../nbs/07a_critic.ipynb #aae7938f
 class TransformersJudge:
@@ -212,27 +287,49 @@ class RuleJudge:
 # %% ../nbs/07a_critic.ipynb #52f9eccd
 class Critic:
     "Critique (nlq, columns, query) cases with a judge, few-shot examples from `labels`, and a disk cache."
-    def __init__(self, judge, labels=(), k:int=4, cache_dir=None):  # labels: a list, or a JSONL path saved by `label_tool`
+    def __init__(self, judge, labels=(), k:int=4,
+                 cache_dir=None):  # None: ftkit's cache folder; False: no cache
         if isinstance(labels, (str, Path)): labels = [json.loads(l) for l in Path(labels).read_text().splitlines() if l.strip()]
         self.judge, self.labels, self.k = judge, list(labels), k
-        self.cache = Path(cache_dir) if cache_dir else None
-        self.calls = 0  # judge calls made (cache misses)
+        if cache_dir is False: self.cache = None
+        else: self.cache = Path(cache_dir) if cache_dir else user_cache_dir()/'critic'
+        self.calls = 0                     # judge calls made (cache misses)
+        self.outcomes = Counter()          # verdicts given, by outcome
+        self.errors = Counter()            # error verdicts, by kind
+
+    def cached(self, f:Path):
+        "The reply stored in cache file `f`; None if there is none or it does not read back."
+        try: reply = json.loads(f.read_text())['reply']
+        except (OSError, ValueError, KeyError, TypeError): return None
+        return reply if isinstance(reply, str) else None
 
     def ask(self, messages, keep=lambda reply: True) -> str:
         "The judge's reply to `messages`, from the cache when seen before; cached only if `keep(reply)`."
         key = hashlib.sha256(json.dumps([self.judge.name, messages], sort_keys=True).encode()).hexdigest()
         f = self.cache/f'{key}.json' if self.cache else None
-        if f and f.exists(): return json.loads(f.read_text())['reply']
-        reply = self.judge(messages); self.calls += 1
-        if f and keep(reply):
-            f.parent.mkdir(parents=True, exist_ok=True); f.write_text(json.dumps(dict(judge=self.judge.name, reply=reply)))
+        reply = self.cached(f) if f else None
+        if reply is not None: return reply
+        self.calls += 1
+        reply = self.judge(messages)
+        if f and keep(reply): atomic_write(f, json.dumps(dict(judge=self.judge.name, reply=reply)))
         return reply
 
     def __call__(self, nlq, columns, query) -> dict:
-        "`{'critique', 'outcome'}` for one case."
+        "`{'critique', 'outcome'}` of one case; a failed judge gives an `error_verdict`, counted in `errors`."
         examples = [e for e in pick_examples(self.labels, nlq, self.k) if e['nlq'] != nlq]
         msgs = critic_messages(nlq, columns, query, examples)
-        return parse_verdict(self.ask(msgs, keep=lambda r: parse_verdict(r)['outcome'] != 'error'))
+        try: v = parse_verdict(self.ask(msgs, keep=lambda r: parse_verdict(r)['outcome'] != 'error'))
+        except JudgeError as e: v = error_verdict(e.kind, redact(e.detail))
+        self.outcomes[v['outcome']] += 1
+        if 'error' in v: self.errors[v['error']] += 1
+        return v
+
+    def report(self) -> str:
+        "The verdicts so far in one line: how many of each outcome, and the errors by kind."
+        n = self.outcomes
+        kinds = ', '.join(f'{c} {k}' for k, c in self.errors.most_common())
+        counts = f"{sum(n.values())} verdicts: {n['good']} good, {n['bad']} bad, {n['error']} errors"
+        return f'{counts} ({kinds})' if kinds else counts
 
 # %% ../nbs/07a_critic.ipynb #7a2f5124
 def read_labels(path) -> list:
@@ -311,7 +408,8 @@ def plot_confusion(al:dict, ax=None):
 def heal(critic:Critic, nlq, columns, query, critique) -> dict:
     "Ask `critic`'s judge to improve `query` given `critique`; returns the new query text and its Level-1 result."
     user = f'{SPEC}\n\nCritique of the query below: {critique}\nWrite the improved query.\n\n{case_text(nlq, columns, query)}'
-    reply = critic.ask([dict(role='system', content=HEAL_SYSTEM), dict(role='user', content=user)])
+    try: reply = critic.ask([dict(role='system', content=HEAL_SYSTEM), dict(role='user', content=user)])
+    except JudgeError as e: return dict(query=str(query), ok=False, failures=[f'judge error: {e.kind}'])
     text = next((json.dumps(o) for o in _json_objects(reply)), reply)
     res = check_query(text, columns)
     return dict(query=text, ok=res.ok, failures=res.failures)
