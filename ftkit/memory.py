@@ -8,8 +8,8 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
            'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'catalog_entry', 'model_config', 'meta_model', 'Arch',
            'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate', 'estimate_memory', 'config_strategy',
-           'config_options', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown', 'sweep', 'plot_sweep',
-           'tensor_bytes', 'saved_tensor_bytes']
+           'estimator_optimizer', 'config_options', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown',
+           'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
 
 # %% ../nbs/02_memory.ipynb #644f1a60
 import json, math, os, warnings
@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
-from .files import PREFIX, bundled, load_catalog, offline
+from .files import PREFIX, bundled, load_catalog, offline, resolve_path
 
 # %% ../nbs/02_memory.ipynb #a754b2b4
 def catalog_entry(model_id:str):
@@ -236,19 +236,26 @@ def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, grad
 # %% ../nbs/02_memory.ipynb #ab3bee3f
 def config_strategy(cfg):
     "The sharding strategy of a config's `fsdp` / `deepspeed` keys, or None (one GPU or DDP)."
-    if cfg.fsdp: return 'fsdp'
+    if cfg.fsdp or cfg.fsdp_config or cfg.fsdp_version: return 'fsdp'
     if not cfg.deepspeed: return None
-    try: stage = json.loads(Path(cfg.deepspeed).read_text()).get('zero_optimization', {}).get('stage')
+    try: stage = json.loads(Path(resolve_path(cfg.deepspeed)).read_text()).get('zero_optimization', {}).get('stage')
     except (OSError, ValueError): stage = None
     return 'zero3' if stage == 3 else 'zero2'
 
+def estimator_optimizer(name:str) -> str:
+    "The optimizer `estimate_memory` models for a `TrainingArguments` optimizer name (its state size decides)."
+    if name in OPTIMIZERS: return name
+    if '8bit' in name: return 'paged_adamw_8bit' if name.startswith('paged') else 'adamw_8bit'
+    if name.startswith(('sgd', 'adafactor', 'lomo', 'adalomo')): return 'sgd'   # little or no state per parameter
+    return 'adamw'                                                            # two fp32 states per parameter
+
 def config_options(cfg) -> dict:
-    "`estimate_memory` options for the run a `Config` describes."
-    from ftkit.models import weights_dtype
+    "`estimate_memory` options for the run a `Config` describes, on a GPU with bf16."
+    targets = None if cfg.lora_target_linear else cfg.lora_target_modules
     kw = dict(method='qlora' if cfg.adapter == 'qlora' or cfg.load_in_4bit else cfg.adapter or 'full',
-              seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size, gradient_checkpointing=cfg.gradient_checkpointing,
-              lora_r=cfg.lora_r, lora_targets=None if cfg.lora_target_linear else cfg.lora_target_modules,
-              optimizer=cfg.optimizer, weights_dtype='fp32' if weights_dtype(cfg) == torch.float32 else 'bf16', keep_logits=False)
+              seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size, lora_r=cfg.lora_r,
+              gradient_checkpointing=cfg.gradient_checkpointing, lora_targets=targets, keep_logits=False,
+              optimizer=estimator_optimizer(cfg.optimizer), weights_dtype='fp32' if cfg.weights_dtype == 'fp32' else 'bf16')
     if config_strategy(cfg): kw['strategy'] = config_strategy(cfg)
     return kw
 
