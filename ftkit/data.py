@@ -46,8 +46,8 @@ def sharegpt_segments(row, conversation='alpaca'):
     segs, prompt = [], ''
     for t in turns:
         if not isinstance(t, dict) or not isinstance(t.get('value'), str): raise RowError('wrong type: turn value')
-        who = ROLE_ALIASES.get(t.get('from'))
-        if who is None: raise RowError(f"unknown role: {t.get('from')}")
+        who = ROLE_ALIASES.get(t.get('from')) if isinstance(t.get('from'), str) else None
+        if who is None: raise RowError(f"unknown role: {str(t.get('from'))[:20]}")
         if who != 'gpt': prompt += t_[who].format(t['value']); continue
         if not t['value'].strip(): raise RowError('empty response')
         segs += [(prompt + t_['gpt'], False), (t['value'] + t_['end'], True)]
@@ -575,11 +575,17 @@ def read_file(path, ds:dict) -> tuple:
                        and not any(part.startswith('.') for part in q.relative_to(p).parts))
         if not found:
             raise DataError(f'{path}: a folder with no {", ".join(FORMATS)} file in it; name a data file')
-        rows, bad = [], Counter()
-        for q in found:
-            r, b = read_file(q, ds)
+        rows, bad, errors = [], Counter(), []
+        for q in found:  # a file with no row in a folder of them is counted, not fatal
+            try: r, b = read_file(q, ds)
+            except DataError as e:
+                errors.append(str(e))
+                bad['file with no readable row'] += 1
+                continue
             rows += r
             bad.update(b)
+        if not rows:
+            raise DataError(errors[0] if len(errors) == 1 else f'{path}: no file has a row: {errors[0]}')
         return rows, bad
     fmt = FORMATS.get(p.suffix) or ds.get('ds_type')
     if fmt == 'json': rows, bad = read_jsonl(p) if p.suffix == '.jsonl' else read_json(p)
