@@ -171,7 +171,7 @@ def test_navigation_follows_the_sidebar(site):
 
 def shoot(page, locator, name):
     "Screenshot from the cell of `locator` down; kept in docs/screenshots/ if FTKIT_SAVE_SCREENSHOTS=1."
-    locator.evaluate("e => (e.closest('div.cell') || e).scrollIntoView({block: 'start'})")
+    locator.evaluate("e => (e.closest('div.cell') || e).scrollIntoView({block: 'start', behavior: 'instant'})")
     page.wait_for_timeout(300)
     path = Path(tempfile.mkdtemp())/name
     page.screenshot(path=str(path))

@@ -134,13 +134,11 @@ def _code_lines(src):
     return [l for l in src.splitlines() if l.strip() and not l.lstrip().startswith('#|')]
 
 def _hint(cell, err):
-    "Why nbdev ran this cell, and the fix."
+    "The fix for a cell that fails nbdev's processing."
     if {'export', 'exporti', 'exports'} & set(cell.directives_):
         return 'exported code fails when nbdev runs it from the project root: make it import-safe'
-    why = 'it has an import, so nbdev runs it while rendering show_doc (alone, from the project root)'
-    fix = 'move its imports into a cell of their own (or the imports cell at the top)'
-    if '../' in str(err): fix += "; relative paths resolve from the project root there"
-    return f'{why}; {fix}'
+    fix = 'put its imports in a cell of their own (or in the imports cell at the top)'
+    return fix + (' (the relative path is looked up from the project root)' if '../' in str(err) else '')
 
 _fold = {'export': ('show', 'Exported source'), 'exporti': ('true', 'Internal source')}
 
@@ -519,15 +517,18 @@ def report_proc(pages):
     "Print the notebooks whose nbdev processing fails, cell by cell; how many fail."
     failing = [r for r in pages if r.get('failures') or r.get('nbdev')]
     for r in failing:
+        stops = (r.get('nbdev') or '').replace('\n', ' ')
         print(f"\nnbs/{r['notebook']}: nbdev's docs processing fails"
-              + (f"\n  nbdev-docs stops with: {r['nbdev']}" if r.get('nbdev') else ''))
+              + (f"\n  nbdev-docs stops with: {stops}" if stops else ''))
         for f in r['failures']:
             mixed = ' (mixes imports with other code)' if f['id'] in r.get('mixed', []) else ''
             error = f['error'].strip().replace('\n', '\n      ')
             print(f"  cell {f['id']}{mixed}: {f['first_line']}\n    {error}\n    fix: {f['hint']}")
     mixed = sum(len(r.get('mixed', [])) for r in pages)
     print(f"\nnbdev processing: {len(pages) - len(failing)} of {len(pages)} notebooks pass; "
-          f"{mixed} cells mix imports with other code (nbdev runs those while rendering show_doc)")
+          f"{mixed} cells mix imports with other code.\nTo render show_doc, nbdev runs every cell that "
+          "imports something, alone, from the project root, without the cells around it: such a "
+          "cell fails on names and relative paths the notebook sets up elsewhere.")
     return len(failing)
 
 def report_exec(pages):
