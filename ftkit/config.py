@@ -203,7 +203,7 @@ def check_type(key, value, tp):
         raise ConfigError(f'{key}: {value!r} is not allowed; use one of: {", ".join(map(str, allowed))}')
     return value
 
-# %% ../nbs/00_config.ipynb #0ab13206
+# %% ../nbs/00_config.ipynb #6a561f43
 @lru_cache(maxsize=None)
 def axolotl_keys() -> dict:
     "axolotl's config keys (`keys`, `dataset_keys`, `plugin_keys`, ...) as shipped in `ftkit:axolotl/keys.json`."
@@ -255,7 +255,7 @@ IGNORED = {
     **_ignore('padding', 'pad_to_sequence_len pad_to_multiple_of'),
     **_ignore('merge', 'merge_lora merge_method')}
 
-# %% ../nbs/00_config.ipynb #de5c46e2
+# %% ../nbs/00_config.ipynb #95fcc663
 REFUSED = {  # what ftkit does not do (any other axolotl key that is not a Config field is refused too)
     'qat': 'quantization-aware training', 'quantize_moe_experts': 'quantized MoE experts',
     'gptq': 'a GPTQ-quantized base', 'model_quantization_config': 'FP8 / MXFP4 quantized loading',
@@ -278,7 +278,7 @@ def plugin_kind(name:str) -> str:
     part = name.split('.')[2] if name.count('.') >= 2 else name
     return 'speed' if part in SPEED_PLUGINS else 'logging' if part in LOGGING_PLUGINS else 'refused'
 
-# %% ../nbs/00_config.ipynb #362d7844
+# %% ../nbs/00_config.ipynb #55a0f998
 ALIASES = {'model_revision': 'revision_of_model', 'model_config': 'overrides_of_model_config',
            'evaluation_strategy': 'eval_strategy', 'noisy_embedding_alpha': 'neftune_noise_alpha'}
 
@@ -288,9 +288,13 @@ def _axolotl_default(key):
     except (KeyError, ValueError, SyntaxError, TypeError): return None
 
 def _value_kind(v) -> str:
+    "bool, number, text, list, mapping or other; YAML 1.1 reads `1e-5` as text, which counts as a number here."
     if isinstance(v, bool): return 'bool'
     if isinstance(v, (int, float)): return 'number'
-    return {str: 'text', list: 'list', dict: 'mapping'}.get(type(v), 'other')
+    if isinstance(v, str):
+        try: return 'number' if math.isfinite(float(v)) else 'text'
+        except ValueError: return 'text'
+    return {list: 'list', dict: 'mapping'}.get(type(v), 'other')
 
 def _key_kinds(key) -> set:
     "The kinds of value `key` takes, from ftkit's annotation or axolotl's type text."
@@ -306,7 +310,7 @@ def suggest(key, value, known) -> str:
     close += [k for k in known if k.startswith(key) and len(key) >= 5 and k not in close]
     return next((k for k in close if _value_kind(value) in _key_kinds(k)), '')
 
-# %% ../nbs/00_config.ipynb #3ed30d5d
+# %% ../nbs/00_config.ipynb #0f0e19f0
 def key_kind(key, value) -> tuple:
     "`(kind, note)`: kind is 'honoured', 'ignored' (note: why), 'refused' (note: what) or 'unknown' (note: a hint)."
     ax = axolotl_keys()
@@ -319,7 +323,7 @@ def key_kind(key, value) -> tuple:
     known = [*typing.get_type_hints(Config), *IGNORED, *ax['keys'], *ax['plugin_keys']]
     return 'unknown', suggest(key, value, known)
 
-# %% ../nbs/00_config.ipynb #476f55f8
+# %% ../nbs/00_config.ipynb #7af18022
 SWITCHES = {'sdp_attention': 'sdpa', 'eager_attention': 'eager', 'flex_attention': 'flex_attention'}
 
 def special_values(d:dict, ignored:dict) -> list:
@@ -339,7 +343,7 @@ def _renamed(d:dict) -> dict:
         if d.get(k) is True: out.setdefault('attn_implementation', kernel)
     return out
 
-# %% ../nbs/00_config.ipynb #bc1702c9
+# %% ../nbs/00_config.ipynb #dc3f2234
 AT_LEAST_1 = ('sequence_len', 'micro_batch_size', 'gradient_accumulation_steps', 'lora_r', 'max_new_tokens', 'max_steps',
               'logging_steps', 'save_total_limit', 'batch_size', 'eval_batch_size', 'evals_per_epoch',
               'saves_per_epoch', 'early_stopping_patience', 'loss_watchdog_patience')
@@ -405,7 +409,7 @@ def combination_errors(c:Config) -> list:
         out.append(f'hub_model_id: {c.hub_model_id!r} should look like user/model-name')
     return out
 
-# %% ../nbs/00_config.ipynb #82ae575d
+# %% ../nbs/00_config.ipynb #8d4881cf
 PATH_KEYS = ('base_model', 'tokenizer_config', 'output_dir', 'dataset_prepared_path', 'deepspeed', 'lora_model_dir',
              'resume_from_checkpoint')
 DATA_SUFFIXES = ('.jsonl', '.json', '.csv', '.parquet', '.arrow', '.txt')
@@ -489,7 +493,7 @@ def read_yaml(path) -> dict:
     if not isinstance(d, dict): raise ConfigError(f'{path}: expected a mapping of keys, got {type(d).__name__}')
     return d
 
-# %% ../nbs/00_config.ipynb #723f9f79
+# %% ../nbs/00_config.ipynb #b6f6d6a6
 @dataclass
 class Checked:
     "What `check_config` found: the `Config` (None when there are errors), ignored keys and why, and the errors."
@@ -513,7 +517,7 @@ class Checked:
             f'{self.source}: {len(self.errors)} problem(s); nothing would train')
         return '\n'.join([verdict, *lines])
 
-# %% ../nbs/00_config.ipynb #7a9f5e89
+# %% ../nbs/00_config.ipynb #9006a245
 def describe(c:Config) -> str:
     "A short summary of the run `c` describes."
     method = {'lora': 'LoRA', 'qlora': 'QLoRA'}.get(c.adapter, 'a full fine-tune')

@@ -11,7 +11,7 @@ __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS'
            'check_integers', 'check_time_window', 'query_range', 'check_granularity', 'query_column_refs',
            'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'mutate',
            'check_rows', 'eval_report', 'format_report', 'plot_report', 'failing_examples', 'log_history',
-           'read_history', 'plot_history', 'evaluate_model']
+           'read_history', 'plot_history', 'eval_cases', 'run_evals', 'evaluate_model']
 
 # %% ../nbs/07_evals.ipynb #874b2618
 import ast, json, re, time
@@ -305,18 +305,34 @@ def plot_history(path, ax=None, label='run'):
     return ax
 
 # %% ../nbs/07_evals.ipynb #a021e66c
-def evaluate_model(cfg, model, tok, limit=None):
-    "Generate and check queries for `cfg.test_datasets`; returns `(report, predictions)`."
-    from ftkit.data import load_rows
-    from ftkit.infer import generate, row_prompt
+def eval_cases(cfg, tok, limit=None) -> tuple:
+    "`(cases, skipped)`: prompt ids, NLQ and columns of `cfg.test_datasets` rows; unusable rows counted by reason."
+    from ftkit.data import dataset_entries, load_rows, prompt_for
     if not cfg.test_datasets: raise ValueError('test_datasets: none in the config; add the held-out split to evaluate on')
-    preds, results = [], []
-    for ds in cfg.test_datasets:
+    cases, skipped = [], Counter()
+    for ds in dataset_entries(cfg, 'test_datasets'):
         rows = load_rows(ds)
-        rows = rows.select(range(min(limit, len(rows)))) if limit else rows
-        outs = generate(model, tok, [row_prompt(tok, r, ds) for r in rows], cfg.max_new_tokens)
-        for r, out in zip(rows, outs):
-            nlq, columns = honeycomb_fields(r)
-            res = check_query(out, columns); results.append(res)
-            preds.append(dict(nlq=nlq, columns=columns, output=out, ok=res.ok, failures=res.failures, reasons=res.reasons))
+        skipped.update(getattr(rows, 'bad', {}))
+        for row in rows:
+            if limit and len(cases) >= limit: break
+            try: cases.append(dict(nlq_columns=honeycomb_fields(row), prompt=prompt_for(row, ds, tok)))
+            except (ValueError, KeyError, TypeError, StopIteration) as e:
+                skipped[str(e).split(':')[0] if isinstance(e, ValueError) else 'not a Honeycomb row'] += 1
+    return cases, skipped
+
+def run_evals(model, tok, cases, max_new_tokens=256, progress=True) -> tuple:
+    "Generate an answer for each case and check it: `(report, predictions)`."
+    from ftkit.infer import generate
+    outs = generate(model, tok, [c['prompt'] for c in cases], max_new_tokens, progress=progress)
+    preds, results = [], []
+    for case, out in zip(cases, outs):
+        (nlq, columns), res = case['nlq_columns'], check_query(out, case['nlq_columns'][1])
+        results.append(res)
+        preds.append(dict(nlq=nlq, columns=columns, output=out, ok=res.ok, failures=res.failures, reasons=res.reasons))
     return eval_report(results), preds
+
+def evaluate_model(cfg, model, tok, limit=None, progress=True):
+    "Generate and check queries for `cfg.test_datasets`; returns `(report, predictions)`."
+    cases, skipped = eval_cases(cfg, tok, limit)
+    if not cases: raise ValueError(f'test_datasets: no Honeycomb rows to evaluate ({dict(skipped)})')
+    return run_evals(model, tok, cases, cfg.max_new_tokens, progress)
