@@ -109,7 +109,7 @@ def crawl(site, server, browser):
 _SCAN = r"""() => {
   const text = el => el.innerText || '';
   const outputs = [...document.querySelectorAll('.cell_output .output')];
-  const head = o => text(o).slice(0, 300);
+  const head = o => text(o).split('\n').filter(l => /Error|Exception/.test(l)).pop() || text(o).slice(0, 300);
   const traceback = o => o.classList.contains('traceback') || /Traceback \(/.test(text(o));
   const stderr = o => o.classList.contains('stderr');
   return {
@@ -171,7 +171,8 @@ def test_navigation_follows_the_sidebar(site):
 
 def shoot(page, locator, name):
     "Screenshot from the cell of `locator` down; kept in docs/screenshots/ if FTKIT_SAVE_SCREENSHOTS=1."
-    locator.evaluate("e => (e.closest('div.cell') || e).scrollIntoView({block: 'start', behavior: 'instant'})")
+    top = {'block': 'start', 'behavior': 'instant'}    # furo scrolls smoothly: a shot mid-scroll is blank
+    locator.evaluate("(e, top) => (e.closest('div.cell') || e).scrollIntoView(top)", top)
     page.wait_for_timeout(300)
     path = Path(tempfile.mkdtemp())/name
     page.screenshot(path=str(path))
