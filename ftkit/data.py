@@ -347,6 +347,10 @@ def find_turns(tok, msgs, template) -> tuple:
 IGNORE = -100  # the label transformers' loss skips
 TRAIN_ON_EOS = ('turn', 'last', 'all', 'none')
 
+def _eos_mode(ds) -> str:
+    "How turn terminators are trained: axolotl's `train_on_eot` if set, else `train_on_eos` (default `turn`)."
+    return ds.get('train_on_eot') or ds.get('train_on_eos') or 'turn'
+
 def _terminator(after, term, eot, reply) -> str:
     "The part of `after` (what follows a message's content) that ends its turn."
     if eot:
@@ -359,7 +363,7 @@ def _terminator(after, term, eot, reply) -> str:
 def trained_spans(tok, template, ds:dict, turns) -> list:
     "Character spans to train: each trained message's content and, per `train_on_eos`, its turn's terminator."
     train = {CHAT_ROLES.get(r, r) for r in (ds.get('roles_to_train') or ['assistant'])}
-    mode, eot, term = ds.get('train_on_eos') or 'turn', ds.get('eot_tokens'), turn_terminator(tok, template)
+    mode, eot, term = _eos_mode(ds), ds.get('eot_tokens'), turn_terminator(tok, template)
     last = max((j for j, t in enumerate(turns) if t[0] in train), default=-1)
     if last < 0: raise RowError('no response turn')
     spans = []
@@ -785,9 +789,10 @@ def check_entry(ds:dict, tok, where='datasets[0]'):
         raise ConfigError(f"{where}.conversation: {conv!r} is not allowed; use one of: {names}")
     if ds['type'] != 'chat_template': return
     chat_template_of(ds, tok, where)
-    if (mode := ds.get('train_on_eos') or 'turn') not in TRAIN_ON_EOS:
-        choices = ', '.join(TRAIN_ON_EOS)
-        raise ConfigError(f"{where}.train_on_eos: {mode!r} is not allowed; use one of: {choices}")
+    for key in ('train_on_eos', 'train_on_eot'):
+        if ds.get(key) is not None and ds[key] not in TRAIN_ON_EOS:
+            choices = ', '.join(TRAIN_ON_EOS)
+            raise ConfigError(f"{where}.{key}: {ds[key]!r} is not allowed; use one of: {choices}")
     if not getattr(tok, 'is_fast', False):
         raise ConfigError(f'{where}: type chat_template needs a fast tokenizer (with character offsets)')
 
