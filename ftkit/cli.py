@@ -17,7 +17,7 @@ from fastcore.docments import docments
 from .config import Config, ConfigError, ConfigWarning, check_config, key_kind, load_config, suggest
 from .files import Lock, Refused, atomic_write, move_aside, redact
 
-# %% ../nbs/10_cli.ipynb #2bb34021
+# %% ../nbs/10_cli.ipynb #1c7a1b78
 COMMANDS = {}  # command name -> (function, aliases)
 
 def command(*aliases):
@@ -97,7 +97,7 @@ def _output_file(path, overwrite=False) -> Path:
     if p.exists(): print(f'moved the earlier {p} aside to {move_aside(p)}', file=sys.stderr)
     return p
 
-# %% ../nbs/10_cli.ipynb #da3681ab
+# %% ../nbs/10_cli.ipynb #cfdf95bd
 @command()
 def cmd_validate(config:str,  # YAML config to check
                  **overrides):
@@ -128,7 +128,7 @@ def cmd_preprocess(config:str,                  # YAML config
     if warn := format_gotchas(check_gotchas(cfg, tok)): print(warn)
     if debug: print_examples(ds, tok, debug_num_examples, debug_text_only)
 
-# %% ../nbs/10_cli.ipynb #3fba4c34
+# %% ../nbs/10_cli.ipynb #71d8207c
 def write_eval(out:Path, rep:dict, preds:list, limit=None) -> Path:
     "Write predictions and report into run folder `out` (names carry `limit`); append to its history."
     from ftkit.evals import log_history
@@ -181,7 +181,7 @@ def as_options(overrides:dict) -> list:
     "Config keys as command-line options again (`--key=<JSON>`; JSON is YAML), for processes `train` launches."
     return [f'--{k}={json.dumps(v)}' for k, v in overrides.items()]
 
-# %% ../nbs/10_cli.ipynb #3fe2b116
+# %% ../nbs/10_cli.ipynb #2530c034
 def _prediction_rows(path):
     "Rows of a predictions JSONL file; a line that is not an object with output and columns is a one-line error."
     rows = []
@@ -233,9 +233,10 @@ def cmd_inference(config:str,                 # YAML config of the run
     "Generate with the trained model, prompted exactly as in training."
     from ftkit.infer import (asker, chat_prompt, generate, gradio_app, load_trained, prompt_warning, row_prompt,
                              system_turns)
+    from ftkit.data import dataset_entries
     cfg = read_config(config, overrides)
     model, tok = load_trained(cfg, lora_model_dir)
-    ds, ask = cfg.datasets[0], asker(cfg, model, tok)
+    ds, ask = dataset_entries(cfg)[0], asker(cfg, model, tok)
     if input_:
         dest = _output_file(output, overwrite) if output else None
         rows = [json.loads(l) for l in Path(input_).read_text().splitlines() if l.strip()]

@@ -8,12 +8,12 @@ Docs: https://ftkit.github.io/ftkit/files.html.md"""
 __all__ = ['PREFIX', 'assets_dir', 'bundled', 'resolve_path', 'expand_path', 'cache_dir', 'offline', 'load_catalog',
            'atomic_write', 'move_aside', 'Refused', 'check_writable', 'Busy', 'Lock', 'redact', 'crash_point']
 
-# %% ../nbs/00a_files.ipynb #42b65194
-import json, os, re, signal, socket, sys, tempfile, time
+# %% ../nbs/00a_files.ipynb #c4c49a74
+import json, logging, os, re, signal, socket, sys, tempfile, time
 from importlib.resources import files
 from pathlib import Path
 
-# %% ../nbs/00a_files.ipynb #28690ba4
+# %% ../nbs/00a_files.ipynb #c778c2f9
 PREFIX = 'ftkit:'
 
 def assets_dir() -> Path:
@@ -32,12 +32,12 @@ def resolve_path(path:str) -> str:
     "`ftkit:` names become package paths; anything else is returned as given."
     return str(bundled(path)) if str(path).startswith(PREFIX) else str(path)
 
-# %% ../nbs/00a_files.ipynb #248b288e
+# %% ../nbs/00a_files.ipynb #05913d8a
 def expand_path(path) -> str:
     "`path` with `~` and `$VARS` expanded, as a shell would."
     return os.path.expandvars(os.path.expanduser(str(path)))
 
-# %% ../nbs/00a_files.ipynb #c3e16810
+# %% ../nbs/00a_files.ipynb #42ef2208
 def cache_dir() -> Path:
     "Where ftkit caches what it builds (`FTKIT_CACHE`, else `~/.cache/ftkit`)."
     return Path(expand_path(os.environ.get('FTKIT_CACHE') or Path.home()/'.cache'/'ftkit'))
@@ -50,7 +50,7 @@ def load_catalog() -> dict:
     "ftkit's model catalog: `{'models': [{id, family, params, config, ...}], 'downloads_date': ...}`."
     return json.loads(bundled(PREFIX + 'models.json').read_text())
 
-# %% ../nbs/00a_files.ipynb #700c5559
+# %% ../nbs/00a_files.ipynb #66593cd9
 def atomic_write(path, data) -> Path:
     "Write `data` (text or bytes) to `path` through a temporary file and a rename; returns `path`."
     path = Path(path)
@@ -67,7 +67,7 @@ def atomic_write(path, data) -> Path:
         raise
     return path
 
-# %% ../nbs/00a_files.ipynb #a676604b
+# %% ../nbs/00a_files.ipynb #10b98882
 def move_aside(path) -> Path:
     "Rename `path` to the first free `PATH.old-N` beside it and return the new path; nothing is deleted."
     path = Path(path)
@@ -77,7 +77,7 @@ def move_aside(path) -> Path:
     os.rename(path, dest)
     return dest
 
-# %% ../nbs/00a_files.ipynb #24a18bac
+# %% ../nbs/00a_files.ipynb #72dc565b
 class Refused(ValueError):
     "ftkit will not do this, because it would lose or overwrite someone's files; the message says what to do."
 
@@ -90,7 +90,7 @@ def check_writable(path, key='output_dir'):
     if not os.access(parent, os.W_OK | os.X_OK):
         raise Refused(f'{key}: {str(parent)!r} is not writable by this user; choose a folder you can write to')
 
-# %% ../nbs/00a_files.ipynb #e0d8126b
+# %% ../nbs/00a_files.ipynb #433bf4a8
 try: import fcntl
 except ImportError: fcntl = None  # Windows: msvcrt below
 
@@ -113,7 +113,7 @@ def _describe(owner:dict) -> str:
     when = time.strftime('%H:%M:%S', time.localtime(owner.get('started', 0)))
     return f"{owner.get('command', 'ftkit')} (pid {owner.get('pid')} on {owner.get('host')}, since {when})"
 
-# %% ../nbs/00a_files.ipynb #1e224ab9
+# %% ../nbs/00a_files.ipynb #ec645643
 class Lock:
     "An exclusive lock on `folder` (the file `folder/name`), held from `acquire` until `release` or process exit."
     def __init__(self, folder, name='.ftkit.lock'):
@@ -150,7 +150,7 @@ class Lock:
     def __enter__(self): return self if self.fd is not None else self.acquire()
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/00a_files.ipynb #2da725fd
+# %% ../nbs/00a_files.ipynb #2189b9ac
 _URL_USER = re.compile(r'(?P<k>\b[a-z][a-z0-9+.-]*://)[^/@\s]+(?=@)', re.I)
 _PARAM = re.compile(r'(?P<k>[?&;](?:api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature)=)[^&#\s]+',
                     re.I)
@@ -167,7 +167,7 @@ def redact(text, secrets=()) -> str:
     for pattern in (_URL_USER, _PARAM, _AUTH, _HEADER): s = pattern.sub(r'\g<k>***', s)
     return _KEY_LIKE.sub('***', s)
 
-# %% ../nbs/00a_files.ipynb #cc7e633d
+# %% ../nbs/00a_files.ipynb #4c394958
 _passes = {}  # crash point name -> times reached in this process
 
 def crash_point(name:str):
@@ -176,3 +176,6 @@ def crash_point(name:str):
     if point != name: return
     _passes[name] = _passes.get(name, 0) + 1
     if _passes[name] == int(n or 1): os.kill(os.getpid(), signal.SIGKILL)
+
+# %% ../nbs/00a_files.ipynb #abbbdb73
+logging.getLogger('bitsandbytes.backends.cpu.ops').setLevel(logging.ERROR)

@@ -13,16 +13,16 @@ __all__ = ['SAVING', 'DONE', 'OLD_DONE', 'RUN', 'MODEL_FILES', 'SHAPING_KEYS', '
            'LossWatchdog', 'make_trainer', 'resume_point', 'split_and_pack', 'train', 'push_run', 'save_run']
 
 # %% ../nbs/05_train.ipynb #f2462b3c
+from .config import Config, ConfigError
+from .files import Lock, Refused, atomic_write, check_writable, crash_point, move_aside, resolve_path
+from .models import fit_embeddings, gpu_has_bf16, load_model, load_tokenizer, training_attention
+from .data import IGNORE, PackedCollator, dataset_entries, pack_dataset, prepare_dataset, prompt_format_template
 import json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 from transformers import (DataCollatorForSeq2Seq, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
-from .config import Config, ConfigError
-from .files import Lock, Refused, atomic_write, check_writable, crash_point, move_aside, resolve_path
-from .models import fit_embeddings, gpu_has_bf16, load_model, load_tokenizer, training_attention
-from .data import IGNORE, PackedCollator, pack_dataset, prepare_dataset
 
 # %% ../nbs/05_train.ipynb #7f326d91
 def _embedding_names(model) -> list:
@@ -399,10 +399,11 @@ def claim_output_dir(cfg, resume=False, overwrite=False, command='ftkit train') 
     out = Path(cfg.output_dir)
     check_writable(out)
     if overwrite and out.exists() and any(out.iterdir()):
-        Lock(out).acquire(command).release()  # nobody is using it
+        if (out/'.ftkit.lock').exists(): Lock(out).acquire(command).release()  # is another ftkit using it?
         print(f'moved the earlier {out} aside to {move_aside(out)}')
+    check_output_dir(out, resume)  # refuse before writing anything, even a lock file, into someone's folder
     lock = Lock(out).acquire(command)
-    try: check_output_dir(out, resume)
+    try: check_output_dir(out, resume)  # and again: another run may have started in between
     except Refused:
         lock.release()
         raise
@@ -555,6 +556,8 @@ def save_run(trainer, tok, cfg:Config):
     "Save the final model or adapter, tokenizer, config and loss curve in `cfg.output_dir` (and push if asked)."
     out = Path(cfg.output_dir)
     trainer.save_model(str(out))
+    template = prompt_format_template(dataset_entries(cfg)[0], tok)
+    if template: tok.chat_template = template
     tok.save_pretrained(out)
     atomic_write(out/'ftkit_config.json', json.dumps(asdict(cfg), indent=2))
     plot_loss(trainer.state.log_history, out/'loss.png')
