@@ -6,8 +6,8 @@ Docs: https://ftkit.github.io/ftkit/cli.html.md"""
 
 # %% auto #0
 __all__ = ['COMMANDS', 'EXPECTED', 'command', 'takes_config_keys', 'add_options', 'parse_overrides', 'read_config',
-           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'as_options', 'cmd_eval', 'cmd_inference',
-           'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser', 'main']
+           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'level1_callback', 'as_options', 'cmd_eval',
+           'cmd_inference', 'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb #ed22b978
 import argparse, inspect, json, sys, time, typing, warnings
@@ -17,7 +17,7 @@ from fastcore.docments import docments
 from .config import Config, ConfigError, ConfigWarning, check_config, key_kind, load_config, suggest
 from .files import Lock, Refused, atomic_write, move_aside, redact
 
-# %% ../nbs/10_cli.ipynb #1c7a1b78
+# %% ../nbs/10_cli.ipynb #e32cf898
 COMMANDS = {}  # command name -> (function, aliases)
 
 def command(*aliases):
@@ -97,7 +97,7 @@ def _output_file(path, overwrite=False) -> Path:
     if p.exists(): print(f'moved the earlier {p} aside to {move_aside(p)}', file=sys.stderr)
     return p
 
-# %% ../nbs/10_cli.ipynb #cfdf95bd
+# %% ../nbs/10_cli.ipynb #fb0d9da3
 @command()
 def cmd_validate(config:str,  # YAML config to check
                  **overrides):
@@ -128,7 +128,7 @@ def cmd_preprocess(config:str,                  # YAML config
     if warn := format_gotchas(check_gotchas(cfg, tok)): print(warn)
     if debug: print_examples(ds, tok, debug_num_examples, debug_text_only)
 
-# %% ../nbs/10_cli.ipynb #71d8207c
+# %% ../nbs/10_cli.ipynb #dc532aa8
 def write_eval(out:Path, rep:dict, preds:list, limit=None) -> Path:
     "Write predictions and report into run folder `out` (names carry `limit`); append to its history."
     from ftkit.evals import log_history
@@ -167,7 +167,8 @@ def cmd_train(config:str,            # YAML config
     if cfg.test_datasets and not no_eval and rank == 0:
         cases, skipped = eval_cases(cfg, load_tokenizer(cfg), limit)
         if not cases: print(f'note: test_datasets has no Honeycomb rows ({dict(skipped)}); no Level-1 evals after training')
-    trainer = train(cfg, resume=resume, overwrite=overwrite)
+    callbacks = [level1_callback(cfg, cases)] if cases and cfg.level1_eval_rows else []
+    trainer = train(cfg, resume=resume, overwrite=overwrite, callbacks=callbacks)
     if size > 1:  # the Trainer's own view of the world, not just the launcher's environment
         print(f'rank {trainer.args.process_index} of {trainer.args.world_size}: weights {param_checksum(trainer.model)}',
               flush=True)
@@ -175,13 +176,20 @@ def cmd_train(config:str,            # YAML config
     losses = [h['loss'] for h in trainer.state.log_history if 'loss' in h]
     print(f'trained {trainer.state.global_step} steps in {time.time() - t0:.0f}s; final loss {losses[-1]:.3f}; '
           f'saved to {cfg.output_dir}')
+    if callbacks: print(f'Level-1 checks while training: {callbacks[0].seconds:.0f}s')
     if cases: _evaluate(cfg, trainer.model.eval(), trainer.processing_class, cases, limit, False)
+
+def level1_callback(cfg, cases):
+    "`evals.Level1Progress` on `cfg.level1_eval_rows` held-out cases, every `eval_steps` (else a tenth of the run)."
+    from ftkit.evals import Level1Progress
+    every = cfg.eval_steps if isinstance(cfg.eval_steps, int) else None
+    return Level1Progress(cases, every, cfg.level1_eval_rows, cfg.max_new_tokens)
 
 def as_options(overrides:dict) -> list:
     "Config keys as command-line options again (`--key=<JSON>`; JSON is YAML), for processes `train` launches."
     return [f'--{k}={json.dumps(v)}' for k, v in overrides.items()]
 
-# %% ../nbs/10_cli.ipynb #2530c034
+# %% ../nbs/10_cli.ipynb #a79896a3
 def _prediction_rows(path):
     "Rows of a predictions JSONL file; a line that is not an object with output and columns is a one-line error."
     rows = []

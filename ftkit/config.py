@@ -122,6 +122,7 @@ class Config:
     eval_steps: Optional[Union[int, float]] = None  # evaluate every N steps (a float < 1: a fraction of all)
     evals_per_epoch: Optional[int] = None           # or: this many evaluations per epoch
     eval_strategy: Optional[str] = None             # no, steps or epoch (default: from eval_steps)
+    level1_eval_rows: int = 32                      # held-out rows checked with Level-1 evals while training (0: off)
     early_stopping_patience: Optional[int] = None   # stop after this many evals without a lower eval loss
     load_best_model_at_end: bool = False            # end with the checkpoint that had the lowest eval loss
     metric_for_best_model: Optional[str] = None     # ... or the best value of this metric
@@ -209,7 +210,7 @@ def check_type(key, value, tp):
         raise ConfigError(f'{key}: {value!r} is not allowed; use one of: {", ".join(map(str, allowed))}')
     return value
 
-# %% ../nbs/00_config.ipynb #7d83706a
+# %% ../nbs/00_config.ipynb #ec0cb9c4
 @lru_cache(maxsize=None)
 def axolotl_keys() -> dict:
     "axolotl's config keys (`keys`, `dataset_keys`, `plugin_keys`, ...) as shipped in `ftkit:axolotl/keys.json`."
@@ -261,7 +262,7 @@ IGNORED = {
     **_ignore('padding', 'pad_to_sequence_len pad_to_multiple_of'),
     **_ignore('merge', 'merge_lora merge_method')}
 
-# %% ../nbs/00_config.ipynb #797fd15a
+# %% ../nbs/00_config.ipynb #f38654c6
 REFUSED = {  # what ftkit does not do (any other axolotl key that is not a Config field is refused too)
     'qat': 'quantization-aware training', 'quantize_moe_experts': 'quantized MoE experts',
     'gptq': 'a GPTQ-quantized base', 'model_quantization_config': 'FP8 / MXFP4 quantized loading',
@@ -284,7 +285,7 @@ def plugin_kind(name:str) -> str:
     part = name.split('.')[2] if name.count('.') >= 2 else name
     return 'speed' if part in SPEED_PLUGINS else 'logging' if part in LOGGING_PLUGINS else 'refused'
 
-# %% ../nbs/00_config.ipynb #e0a0db2c
+# %% ../nbs/00_config.ipynb #47a5ff45
 ALIASES = {'model_revision': 'revision_of_model', 'model_config': 'overrides_of_model_config',
            'evaluation_strategy': 'eval_strategy', 'noisy_embedding_alpha': 'neftune_noise_alpha'}
 
@@ -316,7 +317,7 @@ def suggest(key, value, known) -> str:
     close += [k for k in known if k.startswith(key) and len(key) >= 5 and k not in close]
     return next((k for k in close if _value_kind(value) in _key_kinds(k)), '')
 
-# %% ../nbs/00_config.ipynb #0a538e6b
+# %% ../nbs/00_config.ipynb #314a193e
 def key_kind(key, value) -> tuple:
     "`(kind, note)`: kind is 'honoured', 'ignored' (note: why), 'refused' (note: what) or 'unknown' (note: a hint)."
     ax = axolotl_keys()
@@ -329,7 +330,7 @@ def key_kind(key, value) -> tuple:
     known = [*typing.get_type_hints(Config), *IGNORED, *ax['keys'], *ax['plugin_keys']]
     return 'unknown', suggest(key, value, known)
 
-# %% ../nbs/00_config.ipynb #70be38f2
+# %% ../nbs/00_config.ipynb #eab2eecc
 SWITCHES = {'sdp_attention': 'sdpa', 'eager_attention': 'eager', 'flex_attention': 'flex_attention'}
 SAME_MATHS = ('xformers', 'flash_attention_3', 'kernels-community/')  # exact attention by other kernels: sdpa here
 
@@ -356,7 +357,7 @@ def _renamed(d:dict, notes:list) -> dict:
         if out.get(k) == 0: del out[k]   # axolotl reads 0 as "not set"
     return out
 
-# %% ../nbs/00_config.ipynb #f829c535
+# %% ../nbs/00_config.ipynb #b35c9d3d
 AT_LEAST_1 = ('sequence_len', 'micro_batch_size', 'gradient_accumulation_steps', 'lora_r', 'max_new_tokens', 'max_steps',
               'logging_steps', 'save_total_limit', 'batch_size', 'eval_batch_size', 'early_stopping_patience',
               'loss_watchdog_patience', 'min_sample_len')
@@ -423,7 +424,7 @@ def combination_errors(c:Config) -> list:
         out.append(f'hub_model_id: {c.hub_model_id!r} should look like user/model-name')
     return out
 
-# %% ../nbs/00_config.ipynb #422880e1
+# %% ../nbs/00_config.ipynb #541bb0b2
 PATH_KEYS = ('base_model', 'tokenizer_config', 'output_dir', 'dataset_prepared_path', 'deepspeed', 'lora_model_dir',
              'resume_from_checkpoint')
 DATA_SUFFIXES = ('.jsonl', '.json', '.csv', '.parquet', '.arrow', '.txt')
@@ -521,7 +522,7 @@ def read_yaml(path) -> dict:
     if not isinstance(d, dict): raise ConfigError(f'{path}: expected a mapping of keys, got {type(d).__name__}')
     return d
 
-# %% ../nbs/00_config.ipynb #a5dbc17b
+# %% ../nbs/00_config.ipynb #6ac02495
 @dataclass
 class Checked:
     "What `check_config` found: the `Config` (None when there are errors), ignored keys and why, and the errors."
@@ -545,7 +546,7 @@ class Checked:
             f'{self.source}: {len(self.errors)} problem(s); nothing would train')
         return '\n'.join([verdict, *lines])
 
-# %% ../nbs/00_config.ipynb #877e20b6
+# %% ../nbs/00_config.ipynb #86cf2bfa
 def describe(c:Config) -> str:
     "A short summary of the run `c` describes."
     method = {'lora': 'LoRA', 'qlora': 'QLoRA'}.get(c.adapter, 'a full fine-tune')

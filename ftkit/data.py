@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 import datasets
 from .config import CHAT_TEMPLATE_NAMES, FALLBACK, TRAIN_ON_EOS, Config, ConfigError
-from .files import Busy, Lock, atomic_write, expand_path, move_aside, resolve_path
+from .files import Busy, Lock, atomic_write, crash_point, expand_path, move_aside, resolve_path
 
 # %% ../nbs/03_data.ipynb #e5ceca0e
 TEMPLATES = {  # conversation -> formats of system and human turns, the answer's header, its end mark, text after it
@@ -726,6 +726,7 @@ def save_entry(ds, report, folder) -> Path:
     folder = Path(folder)
     tmp = folder.with_name(f'.{folder.name}.tmp-{os.getpid()}')
     ds.save_to_disk(str(tmp))
+    crash_point('cache-writing')  # a kill here must cost nothing but the time to tokenize again
     atomic_write(tmp/REPORT, json.dumps(dict(report=report, files=_manifest(tmp), version=CACHE_VERSION)))
     os.replace(tmp, folder)
     return folder

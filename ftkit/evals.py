@@ -11,7 +11,7 @@ __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS'
            'check_integers', 'check_time_window', 'query_range', 'check_granularity', 'query_column_refs',
            'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'mutate',
            'check_rows', 'eval_report', 'format_report', 'plot_report', 'failing_examples', 'log_history',
-           'read_history', 'plot_history', 'eval_cases', 'run_evals', 'evaluate_model']
+           'read_history', 'plot_history', 'eval_cases', 'run_evals', 'evaluate_model', 'Level1Progress']
 
 # %% ../nbs/07_evals.ipynb #874b2618
 import ast, json, re, time
@@ -336,3 +336,27 @@ def evaluate_model(cfg, model, tok, limit=None, progress=True):
     cases, skipped = eval_cases(cfg, tok, limit)
     if not cases: raise ValueError(f'test_datasets: no Honeycomb rows to evaluate ({dict(skipped)})')
     return run_evals(model, tok, cases, cfg.max_new_tokens, progress)
+
+# %% ../nbs/07_evals.ipynb #4d3d7d72
+from transformers import TrainerCallback
+
+class Level1Progress(TrainerCallback):
+    "Every `every` steps (None: a tenth of the run), check the first `rows` held-out `cases`; log the pass rate."
+    def __init__(self, cases, every=None, rows=32, max_new_tokens=256):
+        self.cases, self.every, self.max_new_tokens = cases[:rows], every, max_new_tokens
+        self.trainer, self.seconds = None, 0.0
+
+    def _check(self, model, tok, step):
+        t0, was_training = time.time(), model.training
+        rep, _ = run_evals(model.eval(), tok, self.cases, self.max_new_tokens, progress=False)
+        if was_training: model.train()
+        self.seconds += time.time() - t0
+        self.trainer.log({'level1_pass_rate': rep['pass_rate'], 'level1_rows': rep['n']})
+
+    def on_train_begin(self, args, state, control, **kw):
+        if self.every is None: self.every = max(1, state.max_steps // 10)
+
+    def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
+        due = state.global_step % self.every == 0 or state.global_step >= state.max_steps
+        if due and state.is_world_process_zero and self.trainer is not None:
+            self._check(model, processing_class, state.global_step)

@@ -201,19 +201,25 @@ def _hms(s):
 def progress_line(step, max_steps, logs, tok_s, eta_s):
     "One human-readable line for a Trainer log."
     if 'eval_loss' in logs: return f'step {step}/{max_steps} | eval loss {logs["eval_loss"]:.4f}'
+    if 'level1_pass_rate' in logs:
+        return f'step {step}/{max_steps} | Level-1 pass {logs["level1_pass_rate"]:.0%} on {logs["level1_rows"]} held-out rows'
     if 'loss' not in logs: return None
     return (f'step {step}/{max_steps} | loss {logs["loss"]:.4f} | lr {logs.get("learning_rate", 0):.2e} | '
             f'{tok_s:,.0f} tok/s | eta {_hms(eta_s)}')
 
 class Progress(ProgressCallback):
-    "The Trainer's progress bar, with one readable line per log: loss, lr, tokens/s, ETA."
+    "The Trainer's progress bar, with one readable line per log: loss, lr, tokens/s, ETA; no second bar for evals."
     def on_train_begin(self, args, state, control, **kw):
         super().on_train_begin(args, state, control, **kw)
         self.step0 = None
+
     def on_step_begin(self, args, state, control, **kw):
         if self.step0 is None:  # time from the first step, not from loading (resumed runs start mid-way)
             self.step0, self.t0 = state.global_step, time.time()
             self.t, self.tokens = self.t0, state.num_input_tokens_seen
+
+    def on_prediction_step(self, args, state, control, **kw): pass  # the eval loss needs no bar of its own
+
     def on_log(self, args, state, control, logs=None, **kw):
         if not state.is_world_process_zero or self.training_bar is None or self.step0 is None: return
         now, step = time.time(), state.global_step
@@ -359,17 +365,25 @@ def oom_message(cfg:Config, model=None):
 
 # %% ../nbs/05_train.ipynb #1785005f
 def plot_loss(log_history, path=None):
-    "Plot train (and eval) loss from a Trainer `log_history`; save to `path` if given."
-    import matplotlib
-    if path: matplotlib.use('Agg', force=False) if not matplotlib.get_backend() else None
+    "Plot train and eval loss (and the Level-1 pass rate, if logged) from a Trainer `log_history`; save to `path`."
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, label in [('loss', 'train'), ('eval_loss', 'eval')]:
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for key, label in [('loss', 'train loss'), ('eval_loss', 'eval loss')]:
         pts = [(h['step'], h[key]) for h in log_history if key in h]
         if pts: ax.plot(*zip(*pts), marker='o' if key == 'eval_loss' else None, label=label)
-    ax.set(xlabel='step', ylabel='loss', yscale='log', title='loss'); ax.legend(); ax.grid(alpha=.3)
+    ax.set(xlabel='step', ylabel='loss', yscale='log')
+    ax.grid(alpha=.3)
+    rates = [(h['step'], h['level1_pass_rate']) for h in log_history if 'level1_pass_rate' in h]
+    if rates:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*rates), color='tab:green', marker='s', label='Level-1 pass (held-out)')
+        ax2.set(ylabel='Level-1 pass rate', ylim=(0, 1))
+        ax2.legend(loc='upper right', fontsize=8)
+    ax.legend(loc='upper left' if rates else 'best', fontsize=8)
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100); plt.close(fig)
+    if path:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
     return fig
 
 # %% ../nbs/05_train.ipynb #d3bd14a3
@@ -469,6 +483,8 @@ def make_trainer(cfg:Config, model, tok, train_ds, val_ds=None, callbacks=(), fi
                 eval_dataset=val_ds, data_collator=pad, processing_class=tok, callbacks=[*extra, *callbacks])
     for cb in (ProgressCallback, NotebookProgressCallback): t.pop_callback(cb)
     t.add_callback(Progress())
+    for cb in callbacks:
+        if hasattr(cb, 'trainer'): cb.trainer = t  # callbacks that log their own numbers (`evals.Level1Progress`)
     return t
 
 def resume_point(cfg:Config, resume=True, fingerprint=None):

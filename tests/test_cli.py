@@ -40,14 +40,15 @@ def test_train_infer_eval_end_to_end(tmp_path):
               '--output_dir', str(out), '--limit', '16', '--max_new_tokens', '48', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'Level-1 pass rate' in r.stdout and 'final loss' in r.stdout
-    for f in ('model.safetensors', 'loss.png', 'eval_report.json', 'eval_predictions.jsonl', 'checkpoint-30'):
+    for f in ('model.safetensors', 'loss.png', 'eval_report.limit-16.json', 'eval_predictions.limit-16.jsonl',
+              'checkpoint-30'):
         assert (out/f).exists(), f
-    rep = json.loads((out/'eval_report.json').read_text())
+    rep = json.loads((out/'eval_report.limit-16.json').read_text())
     assert rep['n'] == 16 and 0 <= rep['pass_rate'] <= 1
     r = ftkit('inference', QUICK, '--output_dir', str(out), '--max_new_tokens', '40',
               '--prompt', '\n\nNLQ: "slowest routes"\n\nColumns: [\'http.route\', \'duration_ms\']', cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.strip(), r.stderr[-2000:]
-    r = ftkit('eval', '--predictions', str(out/'eval_predictions.jsonl'), '--json', cwd=tmp_path)
+    r = ftkit('eval', '--predictions', str(out/'eval_predictions.limit-16.jsonl'), '--json', cwd=tmp_path)
     assert r.returncode == 0
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     assert len(lines) == 17 and lines[-1]['n'] == 16 and set(lines[0]) == {'ok', 'failures'}
