@@ -1,1 +1,1 @@
-"The offline default that ships inside the wheel as `ftkit.assets`: see `nbs/03a_synth.ipynb`, which writes it."
+"The offline default that ships inside the wheel as `ftkit.assets`: see `nbs/92_synth.ipynb`, which writes it."

@@ -337,7 +337,7 @@ def page_name(nb, path):
     return Path(fm.get('output-file') or path.with_suffix('.html').name).stem
 
 def page_names(names):
-    "`{notebook: page}`, each page named as nbdev names it for Quarto (`00_config.ipynb` -> `config`)."
+    "`{notebook: page}`, each page named as nbdev names it for Quarto (`04_config.ipynb` -> `config`)."
     from nbdev.frontmatter import FrontmatterProc
     from nbdev.process import NBProcessor
     return {name: page_name(NBProcessor(NBS/name, procs=[FrontmatterProc], process=True).nb, NBS/name)
