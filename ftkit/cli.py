@@ -6,8 +6,8 @@ Docs: https://ftkit.github.io/ftkit/first_finetune.html.md"""
 
 # %% auto #0
 __all__ = ['COMMANDS', 'EXPECTED', 'command', 'takes_config_keys', 'add_options', 'parse_overrides', 'read_config',
-           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'level1_callback', 'as_options', 'cmd_eval',
-           'cmd_inference', 'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser', 'main']
+           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'level1_callback', 'launch_run', 'as_options',
+           'cmd_eval', 'cmd_inference', 'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser', 'main']
 
 # %% ../nbs/01_first_finetune.ipynb #ed22b978
 import argparse, inspect, json, sys, time, typing, warnings
@@ -16,6 +16,8 @@ import yaml
 from fastcore.docments import docments
 from .config import Config, ConfigError, ConfigWarning, check_config, key_kind, load_config, suggest
 from .files import Lock, Refused, atomic_write, move_aside, redact
+from .distributed import LAUNCHERS
+from .memory import METHODS, STRATEGIES
 
 # %% ../nbs/01_first_finetune.ipynb #e32cf898
 COMMANDS = {}  # command name -> (function, aliases)
@@ -35,7 +37,7 @@ def add_options(sub, fn):
     "Add `fn`'s parameters to argparse parser `sub`, with their comments as help."
     docs = docments(fn)
     for name, p in inspect.signature(fn).parameters.items():
-        if p.kind is p.VAR_KEYWORD: continue
+        if p.kind is p.VAR_KEYWORD or name == 'launcher_args': continue  # launcher_args: what follows `--`
         kw = dict(help=docs.get(name))
         if isinstance(p.annotation, tuple): kw['choices'] = p.annotation
         elif p.annotation is bool:
@@ -151,14 +153,15 @@ def cmd_train(config:str,            # YAML config
               overwrite:bool=False,  # move an existing output_dir aside (to NAME.old-N) and start afresh
               no_eval:bool=False,    # skip the held-out Level-1 eval after training
               limit:int=None,        # evaluate on at most this many held-out rows
-              num_processes:int=1,   # train data-parallel in N processes (CPU processes, or GPUs)
+              num_processes:int=1,   # train in N processes (GPUs, or CPU processes); the config sets the strategy
+              launcher:LAUNCHERS='accelerate',  # what starts the N processes
+              launcher_args=(),      # (the arguments after `--`: passed to the launcher as they are)
               **overrides):
     "Fine-tune (full, LoRA or QLoRA), save the run, then run Level-1 evals on test_datasets."
     cfg, t0 = read_config(config, overrides), time.time()  # config mistakes first, before the heavy imports
     from ftkit.distributed import check_world, launch, param_checksum
-    if num_processes > 1:
-        flags = [f for f, on in [('--resume', resume), ('--overwrite', overwrite), ('--no-eval', no_eval)] if on]
-        return launch(config, num_processes, [*flags, *(['--limit', str(limit)] if limit else []), *as_options(overrides)])
+    if num_processes > 1: return launch_run(cfg, config, num_processes, launcher, launcher_args, overrides,
+                                            resume=resume, overwrite=overwrite, no_eval=no_eval, limit=limit)
     from ftkit.evals import eval_cases
     from ftkit.models import load_tokenizer
     from ftkit.train import train
@@ -184,6 +187,15 @@ def level1_callback(cfg, cases):
     from ftkit.evals import Level1Progress
     every = cfg.eval_steps if isinstance(cfg.eval_steps, int) else None
     return Level1Progress(cases, every, cfg.level1_eval_rows, cfg.max_new_tokens)
+
+def launch_run(cfg, config, n, launcher, launcher_args, overrides, resume, overwrite, no_eval, limit) -> int:
+    "Claim `cfg.output_dir` here, then run `ftkit train` in `n` processes that know it is claimed."
+    from ftkit.distributed import launch
+    from ftkit.train import claim_output_dir
+    flags = [f for f, on in [('--resume', resume), ('--no-eval', no_eval)] if on] + (['--limit', str(limit)] if limit else [])
+    with claim_output_dir(cfg, resume, overwrite):
+        env = {'FTKIT_CLAIMED': str(Path(cfg.output_dir).resolve())}
+        return launch(config, n, [*flags, *as_options(overrides)], launcher, launcher_args, env)
 
 def as_options(overrides:dict) -> list:
     "Config keys as command-line options again (`--key=<JSON>`; JSON is YAML), for processes `train` launches."
@@ -301,8 +313,6 @@ def cmd_curate(src:str,                  # ShareGPT JSONL to curate (never modif
                  stop_after=stop_after or None, overwrite=overwrite))
 
 # %% ../nbs/01_first_finetune.ipynb #eee71119
-from .memory import METHODS, STRATEGIES
-
 def _memory_options(model, settings:dict) -> tuple:
     "The model and `estimate_memory` options from a YAML config's keys and the flags (flags win)."
     kw = {}
@@ -414,10 +424,12 @@ def _quiet():
 def main(argv=None) -> int:
     "Entry point of the `ftkit` command: runs it and returns its exit status (the `ftkit` script exits with it)."
     argv, p = list(sys.argv[1:] if argv is None else argv), parser()
+    argv, launcher_args = (argv[:argv.index('--')], argv[argv.index('--') + 1:]) if '--' in argv else (argv, [])
     sub = _subparser(p, argv[0]) if argv else None
     args, extra = p.parse_known_args(_dashed(argv, sub) if sub else argv)
     fn = COMMANDS.get(args.command, (None,))[0] or next(f for n, (f, al) in COMMANDS.items() if args.command in al)
     kwargs = {k: v for k, v in vars(args).items() if k != 'command'}
+    if 'launcher_args' in inspect.signature(fn).parameters: kwargs['launcher_args'] = launcher_args
     _quiet()
     try:
         options = [o.lstrip('-') for a in sub._actions for o in a.option_strings] if sub else []

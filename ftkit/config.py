@@ -7,10 +7,11 @@ Docs: https://ftkit.github.io/ftkit/config.html.md"""
 # %% auto #0
 __all__ = ['DATASET_TYPES', 'CHAT_TEMPLATE_NAMES', 'FALLBACK', 'TRAIN_ON_EOS', 'DATASET_KEYS', 'ADAPTERS', 'ATTENTION', 'CHOICES',
            'REASONS', 'IGNORED', 'REFUSED', 'SPEED_PLUGINS', 'LOGGING_PLUGINS', 'ALIASES', 'SWITCHES', 'SAME_MATHS',
-           'AT_LEAST_1', 'POSITIVE', 'AT_LEAST_0', 'BELOW_1', 'FRACTION', 'PATH_KEYS', 'DATA_SUFFIXES', 'ConfigError',
-           'ConfigWarning', 'Config', 'trainer_names', 'check_type', 'axolotl_keys', 'plugin_kind', 'suggest',
-           'key_kind', 'special_values', 'range_errors', 'combination_errors', 'expand_paths', 'path_errors',
-           'dataset_errors', 'chat_template_errors', 'read_yaml', 'Checked', 'describe', 'check_config', 'load_config']
+           'AT_LEAST_1', 'POSITIVE', 'AT_LEAST_0', 'BELOW_1', 'FRACTION', 'FSDP_KEYS', 'PATH_KEYS', 'DATA_SUFFIXES',
+           'ConfigError', 'ConfigWarning', 'Config', 'trainer_names', 'check_type', 'axolotl_keys', 'plugin_kind',
+           'suggest', 'key_kind', 'special_values', 'range_errors', 'combination_errors', 'sharding', 'fsdp_errors',
+           'expand_paths', 'path_errors', 'dataset_errors', 'chat_template_errors', 'read_yaml', 'Checked', 'describe',
+           'check_config', 'load_config']
 
 # %% ../nbs/04_config.ipynb #18db00c7
 import ast, difflib, json, math, typing, warnings
@@ -202,6 +203,7 @@ def _type_names(ok) -> str:
 def check_type(key, value, tp):
     "Return `value` (coerced) if it fits annotation `tp`, else raise a one-line `ConfigError`."
     value, ok = _coerce(value, tp), _allowed(tp)
+    if value is False and 'no' in CHOICES.get(key, ()): value = 'no'   # YAML 1.1 reads `save_strategy: no` as false
     fits = isinstance(value, tuple(t for t in ok if t is not type(None))) or (value is None and type(None) in ok)
     if isinstance(value, bool) and bool not in ok: fits = False  # True is an int to Python, not to a person
     if not fits: raise ConfigError(f'{key}: {value!r} is a {type(value).__name__}; expected {_type_names(ok)}')
@@ -424,6 +426,33 @@ def combination_errors(c:Config) -> list:
         out.append(f'hub_model_id: {c.hub_model_id!r} should look like user/model-name')
     return out
 
+# %% ../nbs/04_config.ipynb #84515d4c
+FSDP_KEYS = {  # axolotl's fsdp_config key (its fsdp_ prefix dropped) -> transformers' name; None: ftkit's own handling
+    'version': 'version', 'activation_checkpointing': 'activation_checkpointing', 'offload_params': 'cpu_offload',
+    'sync_module_states': 'sync_module_states', 'cpu_ram_efficient_loading': 'cpu_ram_efficient_loading',
+    'use_orig_params': 'use_orig_params', 'state_dict_type': 'state_dict_type', 'auto_wrap_policy': 'auto_wrap_policy',
+    'transformer_layer_cls_to_wrap': 'transformer_layer_cls_to_wrap', 'min_num_params': 'min_num_params',
+    'reshard_after_forward': 'reshard_after_forward', 'sharding_strategy': 'reshard_after_forward',
+    'forward_prefetch': 'forward_prefetch', 'backward_prefetch': 'backward_prefetch',
+    'limit_all_gathers': 'limit_all_gathers', 'cpu_offload_pin_memory': None, 'final_state_dict_type': None}
+
+def sharding(c) -> Optional[str]:
+    "How config `c` shards the model: 'fsdp', 'zero1', 'zero2', 'zero3', or None (one GPU, or data parallel)."
+    if c.fsdp or c.fsdp_config or c.fsdp_version: return 'fsdp'
+    if not c.deepspeed: return None
+    try: stage = json.loads(Path(resolve_path(c.deepspeed)).read_text()).get('zero_optimization', {}).get('stage', 0)
+    except (OSError, ValueError): stage = 0
+    return f'zero{stage}' if stage else None
+
+def fsdp_errors(c) -> list:
+    "One line per FSDP setting ftkit does not know, and for combinations that cannot be sharded."
+    out = [f'fsdp_config.{k}: not an FSDP setting ftkit knows; use one of: {", ".join(FSDP_KEYS)}'
+           for k in (c.fsdp_config or {}) if k.removeprefix('fsdp_') not in FSDP_KEYS]
+    if c.load_in_8bit and sharding(c) in ('fsdp', 'zero3'):
+        out.append(f'load_in_8bit: 8-bit weights cannot be sharded ({sharding(c)}); use adapter: qlora with '
+                   'load_in_4bit, or ZeRO-2')
+    return out
+
 # %% ../nbs/04_config.ipynb #541bb0b2
 PATH_KEYS = ('base_model', 'tokenizer_config', 'output_dir', 'dataset_prepared_path', 'deepspeed', 'lora_model_dir',
              'resume_from_checkpoint')
@@ -603,7 +632,7 @@ def check_config(src, **overrides) -> Checked:
             values[which] = [{k: v for k, v in e.items() if v is not None} if isinstance(e, dict) else e
                              for e in values[which]]
     c = Config(**_derived(values, notes))
-    errors += range_errors(c) + combination_errors(c) + path_errors(c)
+    errors += range_errors(c) + combination_errors(c) + fsdp_errors(c) + path_errors(c)
     return Checked(None if errors else c, ignored, errors, source, notes)
 
 def load_config(src, **overrides) -> Config:

@@ -6,17 +6,18 @@ Docs: https://ftkit.github.io/ftkit/train.html.md"""
 
 # %% auto #0
 __all__ = ['SAVING', 'DONE', 'OLD_DONE', 'RUN', 'MODEL_FILES', 'SHAPING_KEYS', 'lora_config', 'add_adapter', 'count_params',
-           'unfreeze', 'check_optimizer', 'training_args', 'fsdp_arguments', 'split_datasets', 'collator',
-           'progress_line', 'Progress', 'LiveLoss', 'checkpoints', 'written_by_ftkit', 'begin_checkpoint',
-           'finish_checkpoint', 'remove_checkpoint', 'checkpoint_problem', 'CheckpointGuard', 'OutOfMemory',
-           'oom_message', 'plot_loss', 'check_output_dir', 'claim_output_dir', 'run_fingerprint', 'check_fingerprint',
-           'LossWatchdog', 'make_trainer', 'resume_point', 'split_and_pack', 'train', 'push_run', 'save_run']
+           'unfreeze', 'check_optimizer', 'training_args', 'split_datasets', 'collator', 'progress_line', 'Progress',
+           'LiveLoss', 'checkpoints', 'written_by_ftkit', 'begin_checkpoint', 'finish_checkpoint', 'remove_checkpoint',
+           'checkpoint_problem', 'CheckpointGuard', 'OutOfMemory', 'oom_message', 'plot_loss', 'check_output_dir',
+           'claim_output_dir', 'run_fingerprint', 'check_fingerprint', 'LossWatchdog', 'make_trainer', 'resume_point',
+           'split_and_pack', 'train', 'push_run', 'save_run']
 
 # %% ../nbs/07_train.ipynb #f2462b3c
 from .config import Config, ConfigError
 from .files import Lock, Refused, atomic_write, check_writable, crash_point, move_aside, resolve_path
 from .models import fit_embeddings, gpu_has_bf16, load_model, load_tokenizer, training_attention
 from .data import IGNORE, PackedCollator, dataset_entries, pack_dataset, prepare_dataset, prompt_format_template
+from .distributed import fsdp_arguments, sharded_weights, world_line
 import json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
@@ -170,17 +171,8 @@ def training_args(cfg:Config, n_rows:int, has_eval=False) -> TrainingArguments:
         metric_for_best_model=(cfg.metric_for_best_model or 'eval_loss') if stop_early else cfg.metric_for_best_model,
         greater_is_better=cfg.greater_is_better,
         report_to=_report_to(cfg), run_name=cfg.wandb_name, remove_unused_columns=False, dataloader_num_workers=0,
-        ddp_find_unused_parameters=cfg.ddp_find_unused_parameters, accelerator_config=cfg.accelerator_config,
+        ddp_find_unused_parameters=bool(cfg.ddp_find_unused_parameters), accelerator_config=cfg.accelerator_config,
         deepspeed=resolve_path(cfg.deepspeed) if cfg.deepspeed else None, **fsdp_arguments(cfg))
-
-# %% ../nbs/07_train.ipynb #65453ecc
-def fsdp_arguments(cfg) -> dict:
-    "`fsdp` and `fsdp_config` for `TrainingArguments` from the config's FSDP keys (empty when FSDP is off)."
-    if not (cfg.fsdp or cfg.fsdp_config or cfg.fsdp_version): return {}
-    settings = {k.removeprefix('fsdp_'): v for k, v in (cfg.fsdp_config or {}).items()}
-    version = cfg.fsdp_version or settings.pop('version', None) or 1
-    settings['version'] = version
-    return dict(fsdp=cfg.fsdp or ['full_shard', 'auto_wrap'], fsdp_config=settings)
 
 # %% ../nbs/07_train.ipynb #eba0ba20
 def split_datasets(ds, cfg:Config):
@@ -311,8 +303,8 @@ def checkpoint_problem(ckpt):
         try: json.loads((ckpt/'trainer_state.json').read_text())
         except (OSError, ValueError): return 'no readable trainer_state.json'
     weights = [f for f in ckpt.iterdir() if f.suffix in ('.safetensors', '.bin', '.pt', '.pth')]
-    if not any(f.name.startswith(('model', 'adapter_model', 'pytorch_model')) for f in weights):
-        return 'no model weights'
+    named = any(f.name.startswith(('model', 'adapter_model', 'pytorch_model')) for f in weights)
+    if not named and not sharded_weights(ckpt): return 'no model weights'
     return next(filter(None, map(_weights_problem, weights)), None)
 
 # %% ../nbs/07_train.ipynb #89812972
@@ -529,7 +521,8 @@ def _world_size() -> int: return int(os.environ.get('WORLD_SIZE', 1))
 def train(cfg:Config, resume=False, callbacks=(), overwrite=False):
     "Fine-tune per `cfg` (from the last usable checkpoint if `resume`); returns the `Trainer` after saving the run."
     resuming = resume or cfg.resume_from_checkpoint or cfg.auto_resume_from_checkpoints
-    lock = claim_output_dir(cfg, bool(resuming), overwrite) if _rank() == 0 else None
+    claimed = os.environ.get('FTKIT_CLAIMED') == str(Path(cfg.output_dir).resolve())  # by the launching process
+    lock = claim_output_dir(cfg, bool(resuming), overwrite) if _rank() == 0 and not claimed else None
     try:
         fingerprint = run_fingerprint(cfg, _world_size())
         if _rank() == 0:
@@ -542,6 +535,7 @@ def train(cfg:Config, resume=False, callbacks=(), overwrite=False):
         model = load_model(cfg, attn=training_attention(cfg))
         model = add_adapter(model, cfg, train_embeddings=fit_embeddings(model, tok, cfg))
         trainer = make_trainer(cfg, model, tok, train_ds, val_ds, callbacks, fingerprint)
+        if _rank() == 0 and trainer.args.world_size > 1: print(world_line(trainer), flush=True)
         try: trainer.train(resume_from_checkpoint=resume_point(cfg, resume, fingerprint))
         except torch.OutOfMemoryError:
             trainer = None
@@ -571,6 +565,7 @@ def push_run(trainer, tok, cfg:Config):
 def save_run(trainer, tok, cfg:Config):
     "Save the final model or adapter, tokenizer, config and loss curve in `cfg.output_dir` (and push if asked)."
     out = Path(cfg.output_dir)
+    if trainer.is_fsdp_enabled: trainer.accelerator.state.fsdp_plugin.set_state_dict_type('FULL_STATE_DICT')
     trainer.save_model(str(out))
     template = prompt_format_template(dataset_entries(cfg)[0], tok)
     if template: tok.chat_template = template
