@@ -6,8 +6,9 @@ Docs: https://ftkit.github.io/ftkit/first_finetune.html.md"""
 
 # %% auto #0
 __all__ = ['COMMANDS', 'EXPECTED', 'command', 'takes_config_keys', 'add_options', 'parse_overrides', 'read_config',
-           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'level1_callback', 'launch_run', 'as_options',
-           'cmd_eval', 'cmd_inference', 'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser', 'main']
+           'cmd_validate', 'cmd_preprocess', 'write_eval', 'cmd_train', 'level1_callback', 'debug_config', 'launch_run',
+           'as_options', 'cmd_eval', 'cmd_inference', 'cmd_merge', 'cmd_curate', 'cmd_memory', 'cmd_models', 'parser',
+           'main']
 
 # %% ../nbs/01_first_finetune.ipynb #ed22b978
 import argparse, inspect, json, sys, time, typing, warnings
@@ -155,10 +156,12 @@ def cmd_train(config:str,            # YAML config
               limit:int=None,        # evaluate on at most this many held-out rows
               num_processes:int=1,   # train in N processes (GPUs, or CPU processes); the config sets the strategy
               launcher:LAUNCHERS='accelerate',  # what starts the N processes
+              debug_run:bool=False,  # the debugging checklist: tiny model, first rows, one process (13_debugging)
               launcher_args=(),      # (the arguments after `--`: passed to the launcher as they are)
               **overrides):
     "Fine-tune (full, LoRA or QLoRA), save the run, then run Level-1 evals on test_datasets."
     cfg, t0 = read_config(config, overrides), time.time()  # config mistakes first, before the heavy imports
+    if debug_run: cfg, num_processes = debug_config(config, cfg, overrides), 1
     from ftkit.distributed import check_world, launch, param_checksum
     if num_processes > 1: return launch_run(cfg, config, num_processes, launcher, launcher_args, overrides,
                                             resume=resume, overwrite=overwrite, no_eval=no_eval, limit=limit)
@@ -187,6 +190,23 @@ def level1_callback(cfg, cases):
     from ftkit.evals import Level1Progress
     every = cfg.eval_steps if isinstance(cfg.eval_steps, int) else None
     return Level1Progress(cases, every, cfg.level1_eval_rows, cfg.max_new_tokens)
+
+def debug_config(config, cfg, overrides) -> Config:
+    "`cfg` with the debugging checklist applied (`ftkit.debug`); prints what changed and the first prepared rows."
+    import shutil
+    from ftkit.debug import debug_settings
+    from ftkit.data import prepare_dataset
+    from ftkit.masks import print_examples
+    from ftkit.models import load_tokenizer
+    from ftkit.files import cache_dir
+    changes, notes = debug_settings(cfg, given=overrides)
+    print('\n'.join(notes))
+    debug = read_config(config, {**overrides, **changes})
+    out = Path(debug.output_dir)
+    if (out/'ftkit_run.json').exists() and cache_dir()/'debug-runs' in out.parents: shutil.rmtree(out)  # our last one
+    tok = load_tokenizer(debug)
+    print_examples(prepare_dataset(debug, tok, pack=False)[0], tok, n=2)
+    return debug
 
 def launch_run(cfg, config, n, launcher, launcher_args, overrides, resume, overwrite, no_eval, limit) -> int:
     "Claim `cfg.output_dir` here, then run `ftkit train` in `n` processes that know it is claimed."

@@ -13,9 +13,10 @@ __all__ = ['IGNORE', 'TEMPLATES', 'ROLE_ALIASES', 'ALPACA_PROMPTS', 'CHAT_TEMPLA
            'chat_template_of', 'with_defaults', 'dataset_entries', 'chat_messages', 'render_chat', 'served_messages',
            'turn_terminator', 'generation_spans', 'find_turns', 'trained_roles', 'trained_spans', 'span_labels',
            'chat_text', 'encode_chat', 'prompt_format_template', 'DataError', 'read_jsonl', 'read_json', 'read_csv',
-           'read_parquet', 'read_file', 'Rows', 'load_rows', 'encode_rows', 'check_entry', 'drop_duplicates',
-           'tokenizer_fingerprint', 'cache_key', 'entry_problem', 'save_entry', 'load_entry', 'clear_cache',
-           'pack_bins', 'fill_bins', 'best_bins', 'min_rows', 'packing_bound', 'packing_summary', 'PackedCollator']
+           'read_parquet', 'read_file', 'Rows', 'load_rows', 'split_rows', 'encode_rows', 'check_entry',
+           'drop_duplicates', 'tokenizer_fingerprint', 'cache_key', 'entry_problem', 'save_entry', 'load_entry',
+           'clear_cache', 'pack_bins', 'fill_bins', 'best_bins', 'min_rows', 'packing_bound', 'packing_summary',
+           'PackedCollator']
 
 # %% ../nbs/05_data.ipynb #8a7303e9
 import bisect, csv, hashlib, io, itertools, json, math, os, re, shutil, sys
@@ -702,7 +703,7 @@ def load_rows(entry:dict):
     p = Path(expand_path(path))
     if p.suffix in FORMATS and not p.exists():
         raise FileNotFoundError(f"datasets: path {entry['path']!r} does not exist")
-    if p.exists(): return Rows(*read_file(p, entry))
+    if p.exists(): return split_rows(Rows(*read_file(p, entry)), entry.get('split'))
     try:
         return datasets.load_dataset(path, entry.get('name'), data_files=entry.get('data_files'),
                                      split=entry.get('split', 'train'))
@@ -710,6 +711,16 @@ def load_rows(entry:dict):
         why = _first_line(e)
         what = f"datasets: {entry['path']!r}"
         raise DataError(f'{what} is no local file or folder; the hub says: {why}') from None
+
+# %% ../nbs/05_data.ipynb #fc65e6fb
+def split_rows(rows, split=None):
+    "`rows` sliced as a `datasets` split string says (`train[:64]`, `train[10%:20%]`); all of them without one."
+    import re
+    m = re.fullmatch(r'\w+\[(-?\d*)(%?):(-?\d*)(%?)\]', str(split or ''))
+    if not m: return rows
+    at = lambda num, pct: None if num == '' else int(num) * len(rows) // 100 if pct else int(num)
+    picked = rows[at(m[1], m[2]):at(m[3], m[4])]
+    return Rows(picked, getattr(rows, 'bad', None))
 
 # %% ../nbs/05_data.ipynb #0fe0926f
 def _encode_texts(tok, texts):

@@ -6,10 +6,11 @@ Docs: https://ftkit.github.io/ftkit/files.html.md"""
 
 # %% auto #0
 __all__ = ['PREFIX', 'assets_dir', 'bundled', 'resolve_path', 'expand_path', 'cache_dir', 'offline', 'load_catalog',
-           'atomic_write', 'move_aside', 'Refused', 'check_writable', 'Busy', 'Lock', 'redact', 'crash_point']
+           'atomic_write', 'move_aside', 'Refused', 'check_writable', 'Busy', 'Lock', 'redact', 'crash_point',
+           'MissingExtra', 'require']
 
 # %% ../nbs/91_files.ipynb #c4c49a74
-import json, logging, os, re, signal, socket, sys, tempfile, time
+import importlib, json, logging, os, re, signal, socket, sys, tempfile, time
 from importlib.resources import files
 from pathlib import Path
 
@@ -179,3 +180,12 @@ def crash_point(name:str):
 
 # %% ../nbs/91_files.ipynb #abbbdb73
 logging.getLogger('bitsandbytes.backends.cpu.ops').setLevel(logging.ERROR)
+
+# %% ../nbs/91_files.ipynb #f1d9455c
+class MissingExtra(ValueError):
+    "A package an optional part of ftkit needs is not installed; the message says how to install it."
+
+def require(module:str, extra:str):
+    "Import `module`, or raise `MissingExtra` naming the ftkit extra that installs it."
+    try: return importlib.import_module(module)
+    except ImportError: raise MissingExtra(f"{module} is not installed: pip install 'ftkit[{extra}]'") from None
