@@ -51,7 +51,8 @@ def trials(n=20, seed=0):
 
 def run_trial(tmp, i, moment, n):
     "Kill trial `i` at (`moment`, `n`), resume it; returns (trial, final folder, what happened)."
-    out, cache = tmp/f'trial-{i}'/'run', tmp/f'trial-{i}'/'cache'
+    out = tmp/f'trial-{i}'/'run'
+    cache = tmp/f'trial-{i}'/'cache' if moment == 'cache-writing' else tmp/'base'/'cache'  # shared: no re-tokenizing
     out.parent.mkdir()
     if moment == 'outside': died = killed_from_outside(out, cache, n)
     else:
