@@ -1,4 +1,4 @@
-"""Level 1 assertions on generated Honeycomb queries: fast, deterministic checks you run on every change.
+"""Assertions on generated Honeycomb queries: fast, deterministic checks you run on every change.
 
 Docs: https://ftkit.github.io/ftkit/evals.html.md"""
 
@@ -7,17 +7,18 @@ Docs: https://ftkit.github.io/ftkit/evals.html.md"""
 # %% auto #0
 __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS', 'HAVING_OPS', 'ORDERS', 'INT_KEYS',
            'QUERY_KEYS', 'CHECKS', 'PARSE_CHECKS', 'ALL_CHECKS', 'honeycomb_fields', 'check_calculations',
-           'check_filters', 'check_filter_combination', 'check_breakdowns', 'check_orders', 'check_havings',
+           'check_filters', 'check_filter_combination', 'check_breakdowns', 'check_orders', 'check_havings', 'is_int',
            'check_integers', 'check_time_window', 'query_range', 'check_granularity', 'query_column_refs',
-           'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'mutate',
-           'check_rows', 'eval_report', 'format_report', 'plot_report', 'failing_examples', 'log_history',
-           'read_history', 'plot_history', 'eval_cases', 'run_evals', 'evaluate_model', 'Level1Progress']
+           'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'check_rows',
+           'eval_report', 'format_report', 'plot_report', 'failing_examples', 'eval_cases', 'run_evals',
+           'evaluate_model', 'log_history', 'read_history', 'plot_history', 'Level1Progress', 'mutate']
 
 # %% ../nbs/09_evals.ipynb #874b2618
 import ast, json, re, time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from transformers import TrainerCallback
 
 # %% ../nbs/09_evals.ipynb #53893973
 _HUMAN = re.compile(r'NLQ: "(?P<nlq>.*)"\s*Columns: (?P<cols>\[.*\])', re.S)
@@ -30,11 +31,12 @@ def honeycomb_fields(row):
     return m['nlq'], list(ast.literal_eval(m['cols']))
 
 # %% ../nbs/09_evals.ipynb #4463e26b
-CALC_OPS = ['COUNT', 'COUNT_DISTINCT', 'HEATMAP', 'CONCURRENCY', 'SUM', 'AVG', 'MAX', 'MIN', 'P001', 'P01', 'P05', 'P10',
-            'P25', 'P50', 'P75', 'P90', 'P95', 'P99', 'P999', 'RATE_AVG', 'RATE_SUM', 'RATE_MAX']
+CALC_OPS = ['COUNT', 'COUNT_DISTINCT', 'HEATMAP', 'CONCURRENCY', 'SUM', 'AVG', 'MAX', 'MIN',
+            'P001', 'P01', 'P05', 'P10', 'P25', 'P50', 'P75', 'P90', 'P95', 'P99', 'P999',
+            'RATE_AVG', 'RATE_SUM', 'RATE_MAX']
 NO_COLUMN_OPS = {'COUNT', 'CONCURRENCY'}
-FILTER_OPS = ['=', '!=', '>', '>=', '<', '<=', 'starts-with', 'does-not-start-with', 'exists', 'does-not-exist',
-              'contains', 'does-not-contain', 'in', 'not-in']
+FILTER_OPS = ['=', '!=', '>', '>=', '<', '<=', 'starts-with', 'does-not-start-with', 'exists',
+              'does-not-exist', 'contains', 'does-not-contain', 'in', 'not-in']
 NO_VALUE_OPS, LIST_OPS = {'exists', 'does-not-exist'}, {'in', 'not-in'}
 HAVING_OPS = ['=', '!=', '>', '>=', '<', '<=']
 ORDERS = ['ascending', 'descending']
@@ -60,7 +62,8 @@ def _calc_problems(where, op, item, key='op'):
     "Problems of one (op, column) pair under the calculation rules."
     if op not in CALC_OPS: return [f'{where}: {key} {_short(op)} is not a calculation op']
     if op in NO_COLUMN_OPS and 'column' in item: return [f'{where}: {op} takes no column']
-    if op not in NO_COLUMN_OPS and not isinstance(item.get('column'), str): return [f'{where}: {op} needs a column']
+    if op not in NO_COLUMN_OPS and not isinstance(item.get('column'), str):
+        return [f'{where}: {op} needs a column']
     return []
 
 # %% ../nbs/09_evals.ipynb #11484d65
@@ -70,81 +73,100 @@ def check_calculations(q, cols):
     for i, c in items: out += _calc_problems(f'calculations[{i}]', c.get('op'), c)
     return out
 
+# %% ../nbs/09_evals.ipynb #0c3e7a11
 def check_filters(q, cols):
     "Each filter has a column and a valid op; its value fits the op."
     items, out = _items(q, 'filters')
     for i, f in items:
-        w, op = f'filters[{i}]', f.get('op')
-        if not isinstance(f.get('column'), str): out.append(f'{w}: needs a column')
-        if op not in FILTER_OPS: out.append(f'{w}: op {_short(op)} is not a filter op')
-        elif op in NO_VALUE_OPS and 'value' in f: out.append(f'{w}: {op} takes no value')
-        elif op in LIST_OPS and not isinstance(f.get('value'), list): out.append(f'{w}: {op} needs a list value')
+        where, op = f'filters[{i}]', f.get('op')
+        if not isinstance(f.get('column'), str): out.append(f'{where}: needs a column')
+        if op not in FILTER_OPS: out.append(f'{where}: op {_short(op)} is not a filter op')
+        elif op in NO_VALUE_OPS and 'value' in f: out.append(f'{where}: {op} takes no value')
+        elif op in LIST_OPS and not isinstance(f.get('value'), list):
+            out.append(f'{where}: {op} needs a list value')
         elif op not in NO_VALUE_OPS | LIST_OPS and ('value' not in f or isinstance(f['value'], (list, dict))):
-            out.append(f'{w}: {op} needs a single value')
+            out.append(f'{where}: {op} needs a single value')
     return out
 
+# %% ../nbs/09_evals.ipynb #1d5b9e02
 def check_filter_combination(q, cols):
     "`filter_combination` is AND or OR."
     v = q.get('filter_combination', 'AND')
     return [] if v in ('AND', 'OR') else [f'filter_combination {_short(v)} is not AND or OR']
 
+# %% ../nbs/09_evals.ipynb #2e6a4c13
 def check_breakdowns(q, cols):
     "`breakdowns` is a list of column names."
     v = q.get('breakdowns', [])
     if not isinstance(v, list): return [f'breakdowns is a {type(v).__name__}, not a list']
-    return [f'breakdowns[{i}] is {_short(c)}, not a column name' for i, c in enumerate(v) if not isinstance(c, str)]
+    return [f'breakdowns[{i}] is {_short(c)}, not a column name'
+            for i, c in enumerate(v) if not isinstance(c, str)]
 
 # %% ../nbs/09_evals.ipynb #7ae85b6f
 def _calc_keys(q):
     "The (op, column) pairs of the query's calculations."
     items, _ = _items(q, 'calculations')
-    return {(c.get('op'), c.get('column')) for _, c in items if isinstance(c.get('op'), str) and isinstance(c.get('column'), (str, type(None)))}
+    return {(c.get('op'), c.get('column')) for _, c in items
+            if isinstance(c.get('op'), str) and isinstance(c.get('column'), (str, type(None)))}
 
 def check_orders(q, cols):
     "Each order is ascending/descending, by a calculation of the query (not HEATMAP) or by a column."
     items, out = _items(q, 'orders')
     for i, o in items:
-        w, op = f'orders[{i}]', o.get('op')
-        if o.get('order') not in ORDERS: out.append(f'{w}: order {_short(o.get("order"))} is not ascending or descending')
+        where, op, column = f'orders[{i}]', o.get('op'), o.get('column')
+        if o.get('order') not in ORDERS:
+            out.append(f'{where}: order {_short(o.get("order"))} is not ascending or descending')
         if 'op' not in o:
-            if not isinstance(o.get('column'), str): out.append(f'{w}: needs an op or a column')
-        elif op == 'HEATMAP': out.append(f'{w}: HEATMAP cannot be ordered')
-        elif probs := _calc_problems(w, op, o): out += probs
-        elif (op, o.get('column')) not in _calc_keys(q): out.append(f'{w}: {op} {o.get("column") or ""} is not in calculations'.replace('  ', ' '))
+            if not isinstance(column, str): out.append(f'{where}: needs an op or a column')
+        elif op == 'HEATMAP': out.append(f'{where}: HEATMAP cannot be ordered')
+        elif problems := _calc_problems(where, op, o): out += problems
+        elif (op, column) not in _calc_keys(q):
+            out.append(f'{where}: {op} {column} is not in calculations' if column else
+                       f'{where}: {op} is not in calculations')
     return out
 
+# %% ../nbs/09_evals.ipynb #3f9d2b57
 def check_havings(q, cols):
     "Each having has a calculate_op (not HEATMAP), a comparison op and a value."
     items, out = _items(q, 'havings')
     for i, h in items:
-        w, cop = f'havings[{i}]', h.get('calculate_op')
-        if cop == 'HEATMAP': out.append(f'{w}: HEATMAP cannot be used in havings')
-        else: out += _calc_problems(w, cop, h, key='calculate_op')
-        if h.get('op') not in HAVING_OPS: out.append(f'{w}: op {_short(h.get("op"))} is not one of {" ".join(HAVING_OPS)}')
-        if 'value' not in h or isinstance(h['value'], (list, dict)): out.append(f'{w}: needs a single value')
+        where, calc_op = f'havings[{i}]', h.get('calculate_op')
+        if calc_op == 'HEATMAP': out.append(f'{where}: HEATMAP cannot be used in havings')
+        else: out += _calc_problems(where, calc_op, h, key='calculate_op')
+        if h.get('op') not in HAVING_OPS:
+            out.append(f'{where}: op {_short(h.get("op"))} is not one of {" ".join(HAVING_OPS)}')
+        if 'value' not in h or isinstance(h['value'], (list, dict)):
+            out.append(f'{where}: needs a single value')
     return out
 
 # %% ../nbs/09_evals.ipynb #2bf50645
-def _is_int(v): return isinstance(v, int) and not isinstance(v, bool)
+def is_int(v):
+    "True for an integer, False for anything else, `True` and `False` included."
+    return isinstance(v, int) and not isinstance(v, bool)
 
 def check_integers(q, cols):
     "time_range, start_time, end_time, granularity and limit are integers."
-    return [f'{k} is {_short(q[k])}, not an integer' for k in INT_KEYS if k in q and not _is_int(q[k])]
+    return [f'{k} is {_short(q[k])}, not an integer' for k in INT_KEYS if k in q and not is_int(q[k])]
 
+# %% ../nbs/09_evals.ipynb #4a8c0e66
 def check_time_window(q, cols):
     "Not time_range together with both start_time and end_time."
-    return ['time_range with both start_time and end_time'] if all(k in q for k in ('time_range', 'start_time', 'end_time')) else []
+    if all(k in q for k in ('time_range', 'start_time', 'end_time')):
+        return ['time_range with both start_time and end_time']
+    return []
 
+# %% ../nbs/09_evals.ipynb #5b7d1f38
 def query_range(q):
     "The query's time range in seconds: time_range, else end - start, else 7200."
-    if _is_int(q.get('time_range')): return q['time_range']
-    if _is_int(q.get('start_time')) and _is_int(q.get('end_time')): return q['end_time'] - q['start_time']
+    if is_int(q.get('time_range')): return q['time_range']
+    if is_int(q.get('start_time')) and is_int(q.get('end_time')): return q['end_time'] - q['start_time']
     return 7200
 
 def check_granularity(q, cols):
     "granularity lies between range/1000 and range/10."
     g, r = q.get('granularity'), query_range(q)
-    if not _is_int(g) or r <= g * 1000 and g * 10 <= r: return []  # integer maths: no float overflow on huge values
+    if not is_int(g): return []  # absent, or check_integers' failure
+    if r <= g * 1000 and g * 10 <= r: return []  # integer maths: no float overflow on huge values
     return [f'granularity {_short(g)} is outside [range/1000, range/10] for a range of {_short(r)}s']
 
 # %% ../nbs/09_evals.ipynb #1ab2c050
@@ -153,23 +175,25 @@ def query_column_refs(q):
     for part in ('calculations', 'filters', 'orders', 'havings'):
         for _, item in _items(q, part)[0]:
             if isinstance(item.get('column'), str): yield part, item['column']
-    bd = q.get('breakdowns')
-    for c in bd if isinstance(bd, list) else []:
+    breakdowns = q.get('breakdowns')
+    for c in breakdowns if isinstance(breakdowns, list) else []:
         if isinstance(c, str): yield 'breakdowns', c
 
 def check_columns_exist(q, cols):
     "Every column the query names is one of the dataset's columns."
     return [f'{c!r} in {p} is not a column' for p, c in query_column_refs(q) if c not in cols]
 
+# %% ../nbs/09_evals.ipynb #6e0f4b91
 def check_known_keys(q, cols):
     "No top-level keys outside the spec."
     return [f'unknown key {_short(k)}' for k in q if k not in QUERY_KEYS]
 
 # %% ../nbs/09_evals.ipynb #6a74287b
 CHECKS = {'known_keys': check_known_keys, 'calculations': check_calculations, 'filters': check_filters,
-          'filter_combination': check_filter_combination, 'breakdowns': check_breakdowns, 'orders': check_orders,
-          'havings': check_havings, 'integers': check_integers, 'time_window': check_time_window,
-          'granularity': check_granularity, 'columns_exist': check_columns_exist}
+          'filter_combination': check_filter_combination, 'breakdowns': check_breakdowns,
+          'orders': check_orders, 'havings': check_havings, 'integers': check_integers,
+          'time_window': check_time_window, 'granularity': check_granularity,
+          'columns_exist': check_columns_exist}
 PARSE_CHECKS = ['json', 'object', 'not_empty']
 ALL_CHECKS = PARSE_CHECKS + list(CHECKS)
 
@@ -184,7 +208,8 @@ def parse_query(output):
     "`(query, None)` if `output` is a JSON object text, else `(None, (check, reason))`."
     if isinstance(output, (bytes, bytearray)):
         try: output = bytes(output).decode('utf-8')
-        except UnicodeDecodeError as e: return None, ('json', f'not UTF-8 text ({e.reason} at byte {e.start})')
+        except UnicodeDecodeError as e:
+            return None, ('json', f'not UTF-8 text ({e.reason} at byte {e.start})')
     if not isinstance(output, str): return None, ('json', f'not text but a {type(output).__name__}')
     s = output.strip()
     try: q = json.loads(s)
@@ -206,39 +231,26 @@ class CheckResult:
     query: object = None                          # the parsed query, when it parsed
     ran: list = field(default_factory=list)       # names of the checks that ran
 
+def _reason(problems, n=5):
+    "The first `n` problems of a check in one line, and how many more there are."
+    more = f' (+{len(problems) - n} more)' if len(problems) > n else ''
+    return '; '.join(problems[:n]) + more
+
 def check_query(output:str, columns) -> CheckResult:
     "Level-1 checks of model `output` (str or bytes) against the dataset's `columns`; never raises."
     q, err = parse_query(output)
     if err: return CheckResult(False, [err[0]], [err[1]], ran=PARSE_CHECKS[:PARSE_CHECKS.index(err[0]) + 1])
     try: cols = {c for c in columns if isinstance(c, str)}
     except TypeError: cols = set()
-    fails, why = [], []
+    failures, reasons = [], []
     for name, check in CHECKS.items():
-        try: probs = check(q, cols)
-        except Exception as e: probs = [f'internal error {type(e).__name__}: {e}']  # a bug in ftkit; the fuzz test guards it
-        if probs: fails.append(name); why.append('; '.join(probs[:5]) + (f' (+{len(probs) - 5} more)' if len(probs) > 5 else ''))
-    return CheckResult(not fails, fails, why, q, ran=ALL_CHECKS)
-
-# %% ../nbs/09_evals.ipynb #f01bcaaf
-def mutate(text:str, rng) -> object:
-    "One random corruption of a JSON query `text` (str or bytes)."
-    junk = [None, 0, -1, 1.5, True, 'x', [], {}, [None], [{}], {'op': None}, [[['deep']]], 'x' * 10_000, 10**30]
-    k = rng.randrange(9)
-    if k == 0: return text[:rng.randrange(len(text) + 1)]
-    if k == 1: i = rng.randrange(len(text) + 1); return text[:i] + rng.choice('{}[]",:\'\\ \x00é') + text[i:]
-    if k == 2: return text.replace('"', "'")
-    if k == 3: return text.encode()[:rng.randrange(len(text) + 1)] + bytes([rng.randrange(128, 256)])
-    if k == 4: return rng.choice(['[' * 5000, '{"a":' * 3000, '', ' ', 'null', '"str"', '1e999', 'NaN', '[]'])
-    try: q = json.loads(text)
-    except ValueError: return text
-    key = rng.choice([*QUERY_KEYS, 'bogus'])
-    if k == 5: q[key] = rng.choice(junk)
-    elif k == 6 and isinstance(q.get(key), list) and q[key]: q[key][rng.randrange(len(q[key]))] = rng.choice(junk)
-    elif k == 7:
-        for part in ('calculations', 'filters', 'orders', 'havings'):
-            for item in q.get(part, []): item[rng.choice(['op', 'column', 'value', 'order', 'calculate_op'])] = rng.choice(junk)
-    else: q = rng.choice([[q], {'q': q}, {k2: q for k2 in QUERY_KEYS}])
-    return json.dumps(q)
+        try: problems = check(q, cols)
+        except Exception as e:  # a bug in ftkit; the fuzz test guards against it
+            problems = [f'internal error {type(e).__name__}: {e}']
+        if problems:
+            failures.append(name)
+            reasons.append(_reason(problems))
+    return CheckResult(not failures, failures, reasons, q, ran=ALL_CHECKS)
 
 # %% ../nbs/09_evals.ipynb #82bf77cb
 def check_rows(rows):
@@ -249,40 +261,85 @@ def check_rows(rows):
 def eval_report(results) -> dict:
     "Pass rate overall, failure counts and per-check pass rates for a list of `CheckResult`."
     n, passed = len(results), sum(r.ok for r in results)
-    fails = Counter(f for r in results for f in r.failures)
+    failed = Counter(f for r in results for f in r.failures)
     ran = Counter(c for r in results for c in (r.ran or r.failures))
-    per = {c: round(1 - fails[c] / ran[c], 4) for c in ALL_CHECKS if ran[c]}
-    return dict(n=n, passed=passed, pass_rate=passed / n if n else 0.0, failures=dict(fails.most_common()), per_check=per)
+    per_check = {c: round(1 - failed[c] / ran[c], 4) for c in ALL_CHECKS if ran[c]}
+    return dict(n=n, passed=passed, pass_rate=passed / n if n else 0.0, failures=dict(failed.most_common()),
+                per_check=per_check)
 
-def format_report(rep:dict) -> str:
+def format_report(report:dict) -> str:
     "A few lines for a person: pass rate overall and per check."
-    lines = [f"Level-1 pass rate: {rep['pass_rate']:.1%} ({rep['passed']}/{rep['n']})"]
-    for name, rate in rep.get('per_check', {}).items():
-        k = rep['failures'].get(name, 0)
+    lines = [f"Level-1 pass rate: {report['pass_rate']:.1%} ({report['passed']}/{report['n']})"]
+    for name, rate in report.get('per_check', {}).items():
+        k = report['failures'].get(name, 0)
         lines.append(f'  {name:18} {rate:7.1%}' + (f'  ({k} failed)' if k else ''))
     return '\n'.join(lines)
 
 # %% ../nbs/09_evals.ipynb #a75a8a2f
-def plot_report(rep:dict, ax=None, title='Level-1 pass rate per check'):
-    "Horizontal bar chart of `rep['per_check']`."
+def plot_report(report:dict, ax=None, title='Level-1 pass rate per check'):
+    "Horizontal bar chart of `report['per_check']`."
     import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 0.3 * len(rep['per_check']) + 1))
-    names, rates = list(rep['per_check']), list(rep['per_check'].values())
+    if ax is None: _, ax = plt.subplots(figsize=(6, 0.3 * len(report['per_check']) + 1))
+    names, rates = list(report['per_check']), list(report['per_check'].values())
     ax.barh(names, rates, color=[plt.cm.RdYlGn(r) for r in rates])
     for i, r in enumerate(rates): ax.text(min(r, 0.88) + 0.01, i, f'{r:.0%}', va='center', fontsize=8)
-    ax.set_xlim(0, 1); ax.invert_yaxis(); ax.set_xlabel('pass rate'); ax.set_title(f"{title} (overall {rep['pass_rate']:.0%}, n={rep['n']})")
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel('pass rate')
+    ax.set_title(f"{title} (overall {report['pass_rate']:.0%}, n={report['n']})")
     return ax
+
+def _failure_text(pred) -> str:
+    "One failed prediction as text: NLQ, output (first 200 characters), each failed check and its reason."
+    why = '\n'.join(f'  {f}: {w}' for f, w in zip(pred['failures'], pred.get('reasons', pred['failures'])))
+    return f"NLQ: {pred['nlq']}\noutput: {str(pred['output'])[:200]}\n{why}"
 
 def failing_examples(preds, k=5) -> str:
     "The first `k` failed predictions (dicts with nlq, output, failures, reasons) as text."
-    bad = [p for p in preds if not p['ok']][:k]
-    return '\n\n'.join(f"NLQ: {p['nlq']}\noutput: {str(p['output'])[:200]}\n" +
-                       '\n'.join(f'  {f}: {w}' for f, w in zip(p['failures'], p.get('reasons', p['failures']))) for p in bad)
+    return '\n\n'.join(_failure_text(p) for p in [p for p in preds if not p['ok']][:k])
+
+# %% ../nbs/09_evals.ipynb #a021e66c
+def eval_cases(cfg, tok, limit=None) -> tuple:
+    "`(cases, skipped)`: prompt ids, NLQ and columns of `cfg.test_datasets` rows; unusable rows, by reason."
+    from ftkit.data import dataset_entries, load_rows, prompt_for
+    if not cfg.test_datasets:
+        raise ValueError('test_datasets: none in the config; add the held-out split to evaluate on')
+    cases, skipped = [], Counter()
+    for entry in dataset_entries(cfg, 'test_datasets'):
+        rows = load_rows(entry)
+        skipped.update(getattr(rows, 'bad', {}))
+        for row in rows:
+            if limit and len(cases) >= limit: break
+            try: cases.append(dict(nlq_columns=honeycomb_fields(row), prompt=prompt_for(row, entry, tok)))
+            except (ValueError, KeyError, TypeError, StopIteration) as e:
+                reason = str(e).split(':')[0] if isinstance(e, ValueError) else 'not a Honeycomb row'
+                skipped[reason] += 1
+    return cases, skipped
+
+def run_evals(model, tok, cases, max_new_tokens=256, progress=True) -> tuple:
+    "Generate an answer for each case and check it: `(report, predictions)`."
+    from ftkit.infer import generate
+    outs = generate(model, tok, [c['prompt'] for c in cases], max_new_tokens, progress=progress)
+    preds, results = [], []
+    for case, out in zip(cases, outs):
+        nlq, columns = case['nlq_columns']
+        res = check_query(out, columns)
+        results.append(res)
+        preds.append(dict(nlq=nlq, columns=columns, output=out, ok=res.ok, failures=res.failures,
+                          reasons=res.reasons))
+    return eval_report(results), preds
+
+def evaluate_model(cfg, model, tok, limit=None, progress=True):
+    "Generate and check queries for `cfg.test_datasets`; returns `(report, predictions)`."
+    cases, skipped = eval_cases(cfg, tok, limit)
+    if not cases: raise ValueError(f'test_datasets: no Honeycomb rows to evaluate ({dict(skipped)})')
+    return run_evals(model, tok, cases, cfg.max_new_tokens, progress)
 
 # %% ../nbs/09_evals.ipynb #9ae21873
-def log_history(rep:dict, path, **meta) -> dict:
-    "Append `rep`'s rates and `meta` (run name, steps...) to the JSONL file `path`."
-    entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S'), **meta, n=rep['n'], pass_rate=rep['pass_rate'], per_check=rep.get('per_check', {}))
+def log_history(report:dict, path, **meta) -> dict:
+    "Append `report`'s rates and `meta` (run name, steps...) to the JSONL file `path`."
+    entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S'), **meta, n=report['n'],
+                 pass_rate=report['pass_rate'], per_check=report.get('per_check', {}))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'a') as f: f.write(json.dumps(entry) + '\n')
     return entry
@@ -299,49 +356,18 @@ def plot_history(path, ax=None, label='run'):
     xs = [str(h.get(label, i)) for i, h in enumerate(hist)]
     for c in ALL_CHECKS:
         ys = [h['per_check'].get(c) for h in hist]
-        if any(y is not None and y < 1 for y in ys): ax.plot(xs, [y if y is not None else float('nan') for y in ys], lw=1, marker='.', label=c)
+        if any(y is not None and y < 1 for y in ys):
+            ax.plot(xs, [float('nan') if y is None else y for y in ys], lw=1, marker='.', label=c)
     ax.plot(xs, [h['pass_rate'] for h in hist], lw=3, color='black', marker='o', label='overall')
-    ax.set_ylim(0, 1.05); ax.set_ylabel('pass rate'); ax.set_xlabel(label); ax.legend(fontsize=7, loc='lower right')
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel('pass rate')
+    ax.set_xlabel(label)
+    ax.legend(fontsize=7, loc='lower right')
     return ax
 
-# %% ../nbs/09_evals.ipynb #a021e66c
-def eval_cases(cfg, tok, limit=None) -> tuple:
-    "`(cases, skipped)`: prompt ids, NLQ and columns of `cfg.test_datasets` rows; unusable rows counted by reason."
-    from ftkit.data import dataset_entries, load_rows, prompt_for
-    if not cfg.test_datasets: raise ValueError('test_datasets: none in the config; add the held-out split to evaluate on')
-    cases, skipped = [], Counter()
-    for ds in dataset_entries(cfg, 'test_datasets'):
-        rows = load_rows(ds)
-        skipped.update(getattr(rows, 'bad', {}))
-        for row in rows:
-            if limit and len(cases) >= limit: break
-            try: cases.append(dict(nlq_columns=honeycomb_fields(row), prompt=prompt_for(row, ds, tok)))
-            except (ValueError, KeyError, TypeError, StopIteration) as e:
-                skipped[str(e).split(':')[0] if isinstance(e, ValueError) else 'not a Honeycomb row'] += 1
-    return cases, skipped
-
-def run_evals(model, tok, cases, max_new_tokens=256, progress=True) -> tuple:
-    "Generate an answer for each case and check it: `(report, predictions)`."
-    from ftkit.infer import generate
-    outs = generate(model, tok, [c['prompt'] for c in cases], max_new_tokens, progress=progress)
-    preds, results = [], []
-    for case, out in zip(cases, outs):
-        (nlq, columns), res = case['nlq_columns'], check_query(out, case['nlq_columns'][1])
-        results.append(res)
-        preds.append(dict(nlq=nlq, columns=columns, output=out, ok=res.ok, failures=res.failures, reasons=res.reasons))
-    return eval_report(results), preds
-
-def evaluate_model(cfg, model, tok, limit=None, progress=True):
-    "Generate and check queries for `cfg.test_datasets`; returns `(report, predictions)`."
-    cases, skipped = eval_cases(cfg, tok, limit)
-    if not cases: raise ValueError(f'test_datasets: no Honeycomb rows to evaluate ({dict(skipped)})')
-    return run_evals(model, tok, cases, cfg.max_new_tokens, progress)
-
 # %% ../nbs/09_evals.ipynb #4d3d7d72
-from transformers import TrainerCallback
-
 class Level1Progress(TrainerCallback):
-    "Every `every` steps (None: a tenth of the run), check the first `rows` held-out `cases`; log the pass rate."
+    "Every `every` steps (None: a tenth of the run), Level-1 check the first `rows` held-out `cases`."
     def __init__(self, cases, every=None, rows=32, max_new_tokens=256):
         self.cases, self.every, self.max_new_tokens = cases[:rows], every, max_new_tokens
         self.trainer, self.seconds = None, 0.0
@@ -360,3 +386,29 @@ class Level1Progress(TrainerCallback):
         due = state.global_step % self.every == 0 or state.global_step >= state.max_steps
         if due and state.is_world_process_zero and self.trainer is not None:
             self._check(model, processing_class, state.global_step)
+
+# %% ../nbs/09_evals.ipynb #f01bcaaf
+_JUNK = [None, 0, -1, 1.5, True, 'x', [], {}, [None], [{}], {'op': None}, [[['deep']]], 'x' * 10_000, 10**30]
+
+def mutate(text:str, rng) -> object:
+    "One random corruption of a JSON query `text` (str or bytes)."
+    k = rng.randrange(9)
+    if k == 0: return text[:rng.randrange(len(text) + 1)]
+    if k == 1:
+        i = rng.randrange(len(text) + 1)
+        return text[:i] + rng.choice('{}[]",:\'\\ \x00é') + text[i:]
+    if k == 2: return text.replace('"', "'")
+    if k == 3: return text.encode()[:rng.randrange(len(text) + 1)] + bytes([rng.randrange(128, 256)])
+    if k == 4: return rng.choice(['[' * 5000, '{"a":' * 3000, '', ' ', 'null', '"str"', '1e999', 'NaN', '[]'])
+    try: q = json.loads(text)
+    except ValueError: return text
+    key = rng.choice([*QUERY_KEYS, 'bogus'])
+    if k == 5: q[key] = rng.choice(_JUNK)
+    elif k == 6 and isinstance(q.get(key), list) and q[key]:
+        q[key][rng.randrange(len(q[key]))] = rng.choice(_JUNK)
+    elif k == 7:
+        for part in ('calculations', 'filters', 'orders', 'havings'):
+            for item in q.get(part, []):
+                item[rng.choice(['op', 'column', 'value', 'order', 'calculate_op'])] = rng.choice(_JUNK)
+    else: q = rng.choice([[q], {'q': q}, {k2: q for k2 in QUERY_KEYS}])
+    return json.dumps(q)

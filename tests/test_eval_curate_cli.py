@@ -6,6 +6,7 @@ import pytest
 from test_critic_http import KEY, URL_KEY, Server, cache_text, closed_port, echo_auth, leaks, reply
 from ftkit.critic import Critic, JudgeError, OpenAIJudge, RuleJudge
 from ftkit.curate import curate
+from ftkit.evals import check_rows
 from ftkit.files import Refused
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +77,18 @@ def test_curate_never_overwrites(tmp_path):
     log = curate(tmp_path/'in.jsonl', tmp_path/'notes.jsonl', overwrite=True)   # asked to: moved aside
     assert (tmp_path/'notes.jsonl.old-1').read_text() == 'my notes\n'
     assert len((tmp_path/'notes.jsonl').read_text().splitlines()) == log.steps[-1]['n_out'] > 0
+
+SAMPLE = ROOT.parent/'shared'/'data'/'honeycomb-sample'/'alpaca_synth_queries.jsonl'
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="the course's sample (../shared) is not beside the project")
+def test_course_sample_passes_level1_and_curation(tmp_path):
+    # the course's 100 real rows are valid, distinct, and pass the rule critic; one is a bare time_range
+    rows = [json.loads(l) for l in SAMPLE.read_text().splitlines()]
+    assert [(i, r.reasons) for i, r in enumerate(check_rows(rows)) if not r.ok] == []
+    log = curate(SAMPLE, tmp_path/'sample-curated.jsonl', Critic(RuleJudge(), cache_dir=False))
+    assert [s['n_out'] for s in log.steps] == [100, 100, 99, 99, 99, 99, 99]
+    assert log.steps[2]['reasons'] == {'too simple (<3)': 1}
+    assert [ex['nlq'] for ex, *_ in log.removed['complexity']] == ['Display traces from the past five minutes']
 
 @pytest.fixture
 def server():
