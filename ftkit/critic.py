@@ -17,7 +17,7 @@ from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
-from .files import atomic_write, bundled, cache_dir as user_cache_dir, redact
+from .files import atomic_write, bundled, cache_dir as user_cache_dir, redact, require
 from .evals import (CALC_OPS, FILTER_OPS, HAVING_OPS, INT_KEYS, LIST_OPS, NO_COLUMN_OPS, NO_VALUE_OPS,
                          QUERY_KEYS, check_query, is_int, parse_query, query_column_refs)
 
@@ -338,7 +338,7 @@ class OpenAIJudge:
     def client(self):
         "The `openai` client, made on first use: the key is read from the environment then."
         if self._client is None:
-            import openai
+            openai = require('openai', 'curate')
             key = os.environ.get(self.key_env)
             if not key:
                 raise ValueError(f'{self.key_env}: not set; export {self.key_env}=... '

