@@ -1,4 +1,4 @@
-"""Will it fit? Peak GPU memory of a fine-tuning run, from a config alone, before you rent the GPU.
+"""Full fine-tune, LoRA or QLoRA: what each trains, why 4 bits keep quality, and what fits in GPU memory.
 
 Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 
@@ -7,13 +7,15 @@ Docs: https://ftkit.github.io/ftkit/memory.html.md"""
 # %% auto #0
 __all__ = ['ATTN_IN', 'MLP_IN', 'ATTN_OUT', 'MLP_OUT', 'GiB', 'OPTIMIZERS', 'METHODS', 'STRATEGIES', 'CUDA_CONTEXT_GIB',
            'RESERVE', 'RESERVE_MAX_GIB', 'RECIPES', 'GPU_SIZES', 'catalog_entry', 'model_config', 'meta_model', 'Arch',
-           'arch_of', 'block_activation_bytes', 'total_gib', 'MemoryEstimate', 'estimate_memory', 'config_strategy',
-           'estimator_optimizer', 'config_options', 'compare_measured', 'accelerate_rule_gib', 'plot_breakdown',
-           'sweep', 'plot_sweep', 'tensor_bytes', 'saved_tensor_bytes']
+           'arch_of', 'linear_inputs_saved', 'block_activation_bytes', 'ActivationBytes', 'activation_bytes',
+           'optimizer_state_bytes', 'StaticBytes', 'static_bytes', 'per_gpu', 'total_gib', 'MemoryEstimate',
+           'step_moments', 'estimate_memory', 'config_strategy', 'estimator_optimizer', 'config_options',
+           'compare_measured', 'accelerate_estimate_gib', 'plot_breakdown', 'sweep', 'plot_sweep', 'tensor_bytes',
+           'saved_tensor_bytes']
 
 # %% ../nbs/03_memory.ipynb #644f1a60
-import json, math, os, warnings
-from dataclasses import dataclass, field
+import json, warnings
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 import matplotlib.pyplot as plt
@@ -29,270 +31,401 @@ def catalog_entry(model_id:str):
 
 # %% ../nbs/03_memory.ipynb #4440f5be
 def _from_catalog(model_id, why):
-    e = catalog_entry(model_id)
-    if e is None:
-        raise FileNotFoundError(f'{model_id!r}: {why}, and it is not in ftkit\'s catalog; pass a local folder or config.json instead')
-    warnings.warn(f'{model_id}: {why}; using the architecture stored in ftkit\'s catalog')
-    return AutoConfig.for_model(**e['config'])
+    "The architecture of `model_id` stored in ftkit's catalog, with a warning saying `why`."
+    entry = catalog_entry(model_id)
+    if entry is None:
+        raise FileNotFoundError(f"{model_id!r}: {why}, and it is not in ftkit's catalog; "
+                                'pass a local folder or config.json instead')
+    warnings.warn(f"{model_id}: {why}; using the architecture stored in ftkit's catalog", stacklevel=3)
+    return AutoConfig.for_model(**entry['config'])
 
 def model_config(model) -> PretrainedConfig:
     "The `PretrainedConfig` of `model`: hub id, folder, config.json path, `ftkit:NAME` or a config."
     if isinstance(model, PretrainedConfig): return model
     model = str(model)
-    p = Path(bundled(model) if model.startswith(PREFIX) else model)
-    if p.is_dir(): p = p/'config.json'
-    if p.is_file(): return AutoConfig.for_model(**json.loads(p.read_text()))
-    if p.suffix == '.json' or model.startswith(('.', '/')): raise FileNotFoundError(f'{model!r}: no such config file or model folder')
+    path = Path(bundled(model) if model.startswith(PREFIX) else model)
+    if path.is_dir(): path = path/'config.json'
+    if path.is_file(): return AutoConfig.for_model(**json.loads(path.read_text()))
+    if path.suffix == '.json' or model.startswith(('.', '/')):
+        raise FileNotFoundError(f'{model!r}: no such config file or model folder')
     if offline(): return _from_catalog(model, 'offline (HF_HUB_OFFLINE=1)')
     try: return AutoConfig.from_pretrained(model)
-    except Exception as e: return _from_catalog(model, f'could not reach the hub ({type(e).__name__})')
+    except Exception as e: return _from_catalog(model, f'no config from the hub ({type(e).__name__})')
 
 # %% ../nbs/03_memory.ipynb #8e20c651
 def meta_model(config):
     "`config`'s causal-LM built on the meta device: real shapes, no memory."
     try: from transformers.initialization import no_init_weights
     except ImportError: from transformers.modeling_utils import no_init_weights
-    with torch.device('meta'), no_init_weights(): m = AutoModelForCausalLM.from_config(config)
-    m.tie_weights()  # init is skipped above, tying is not
-    return m
+    with torch.device('meta'), no_init_weights(): model = AutoModelForCausalLM.from_config(config)
+    model.tie_weights()  # init is skipped above, tying is not
+    return model
 
 # %% ../nbs/03_memory.ipynb #1433e140
 @dataclass
 class Arch:
     "What memory depends on in an architecture (counts from the real model built on meta)."
-    model_type:str; layers:int; hidden:int; q_dim:int; kv_dim:int; intermediate:int; vocab:int; heads:int
-    params:int       # all parameters, tied ones once
-    linear:int       # weights of the linear layers (and fused MoE experts) except the output head: QLoRA quantizes these
-    lm_head:int      # output head weights when not tied to the embeddings, else 0
+    model_type:str
+    layers:int
+    hidden:int
+    q_dim:int                   # attention heads × head_dim
+    kv_dim:int                  # key/value heads × head_dim
+    intermediate:int
+    vocab:int
+    heads:int
+    params:int                  # all parameters, tied ones once
+    linear:int                  # linear layers' weights (and MoE experts') but the head's: QLoRA's 4 bits
+    lm_head:int                 # output head weights when not tied to the embeddings, else 0
     tied:bool
-    linears:list     # (name, in, out) of each linear layer in one decoder block
-    norms:int=2      # norms per block (Gemma 2/3: 4)
-    qk_norm:bool=False      # RMSNorm on queries and keys (Qwen3, Gemma 3, OLMo 2)
-    eager:bool=False        # attention soft-capping (Gemma 2): sdpa can't, eager attention is used
-    final_softcap:bool=False  # logit soft-capping (Gemma 2)
-    top_k:int=1             # experts run per token (MoE)
+    linears:list                # (name, in, out) of each linear layer in one decoder block
+    norms:int = 2               # norms per block (Gemma 2/3: 4)
+    qk_norm:bool = False        # RMSNorm on queries and keys (Qwen3, Gemma 3, OLMo 2)
+    eager:bool = False          # attention soft-capping (Gemma 2): sdpa can't, eager attention is used
+    final_softcap:bool = False  # logit soft-capping (Gemma 2)
+    top_k:int = 1               # experts run per token (MoE)
 
     def lora_params(self, r, targets=None):
         "Parameters LoRA of rank `r` adds on `targets` (None: every linear layer of the blocks)."
-        return self.layers*sum(r*(i+o) for n, i, o in self.linears if targets is None or n in targets)
+        return self.layers*sum(r*(i + o) for n, i, o in self.linears if targets is None or n in targets)
 
 # %% ../nbs/03_memory.ipynb #1b666a89
-def _text(config): return config.get_text_config() if hasattr(config, 'get_text_config') else config
+def _text(config):
+    "The text model's part of `config` (itself, for a text-only model)."
+    return config.get_text_config() if hasattr(config, 'get_text_config') else config
+
+def _first_block(model):
+    "The first decoder block of `model`."
+    lists = (mod for name, mod in model.named_modules()
+             if isinstance(mod, nn.ModuleList) and name.endswith('layers'))
+    return next(lists)[0]
 
 @lru_cache(maxsize=64)
 def _arch(config_json:str) -> Arch:
+    "The `Arch` of a config given as JSON text (hashable, so it is cached)."
     config = AutoConfig.for_model(**json.loads(config_json))
-    m, c = meta_model(config), _text(config)
-    out = m.get_output_embeddings()
-    tied = out is not None and out.weight is m.get_input_embeddings().weight
-    blocks = next(mod for n, mod in m.named_modules() if isinstance(mod, nn.ModuleList) and n.endswith('layers'))
-    linears = [(n.split('.')[-1], l.in_features, l.out_features) for n, l in blocks[0].named_modules() if isinstance(l, nn.Linear)]
-    linear = sum(l.weight.numel() for l in m.modules() if isinstance(l, nn.Linear) and l is not out)
-    linear += sum(p.numel() for p in m.parameters() if p.dim() == 3)   # fused MoE experts: linear weights too
-    hd = getattr(c, 'head_dim', None) or c.hidden_size//c.num_attention_heads
-    kvh = getattr(c, 'num_key_value_heads', None) or c.num_attention_heads
-    mt = c.model_type
-    return Arch(mt, c.num_hidden_layers, c.hidden_size, c.num_attention_heads*hd, kvh*hd, c.intermediate_size,
-                c.vocab_size, c.num_attention_heads, sum(p.numel() for p in m.parameters()), linear,
-                0 if tied or out is None else out.weight.numel(), tied, linears,
-                norms=4 if mt.startswith(('gemma2', 'gemma3')) else 2, qk_norm=mt.startswith(('qwen3', 'gemma3', 'olmo2')),
-                eager=getattr(c, 'attn_logit_softcapping', None) is not None,
-                final_softcap=getattr(c, 'final_logit_softcapping', None) is not None,
-                top_k=getattr(c, 'num_experts_per_tok', None) or 1)
+    model, text = meta_model(config), _text(config)
+    head = model.get_output_embeddings()
+    tied = head is not None and head.weight is model.get_input_embeddings().weight
+    linears = [(name.split('.')[-1], lin.in_features, lin.out_features)
+               for name, lin in _first_block(model).named_modules() if isinstance(lin, nn.Linear)]
+    body = [lin for lin in model.modules() if isinstance(lin, nn.Linear) and lin is not head]
+    linear = sum(lin.weight.numel() for lin in body)
+    linear += sum(p.numel() for p in model.parameters() if p.dim() == 3)   # fused MoE experts are linear too
+    head_dim = getattr(text, 'head_dim', None) or text.hidden_size//text.num_attention_heads
+    kv_heads = getattr(text, 'num_key_value_heads', None) or text.num_attention_heads
+    model_type = text.model_type
+    return Arch(model_type, text.num_hidden_layers, text.hidden_size, q_dim=text.num_attention_heads*head_dim,
+                kv_dim=kv_heads*head_dim, intermediate=text.intermediate_size, vocab=text.vocab_size,
+                heads=text.num_attention_heads,
+                params=sum(p.numel() for p in model.parameters()), linear=linear,
+                lm_head=0 if tied or head is None else head.weight.numel(), tied=tied, linears=linears,
+                norms=4 if model_type.startswith(('gemma2', 'gemma3')) else 2,
+                qk_norm=model_type.startswith(('qwen3', 'gemma3', 'olmo2')),
+                eager=getattr(text, 'attn_logit_softcapping', None) is not None,
+                final_softcap=getattr(text, 'final_logit_softcapping', None) is not None,
+                top_k=getattr(text, 'num_experts_per_tok', None) or 1)
 
 def arch_of(model) -> Arch:
     "The `Arch` of `model` (anything `model_config` takes)."
     return _arch(model_config(model).to_json_string(use_diff=False))
 
 # %% ../nbs/03_memory.ipynb #f9e6cc5f
-ATTN_IN, MLP_IN = ('q_proj', 'k_proj', 'v_proj', 'qkv_proj', 'query_key_value', 'Wqkv'), ('gate_proj', 'up_proj', 'gate_up_proj', 'w1', 'w3', 'fc1')
-ATTN_OUT, MLP_OUT = ('o_proj', 'dense', 'out_proj'), ('down_proj', 'w2', 'fc2')
+# the linear layers of a block, by the input they read
+ATTN_IN = ('q_proj', 'k_proj', 'v_proj', 'qkv_proj', 'query_key_value', 'Wqkv')   # the normed block input
+MLP_IN = ('gate_proj', 'up_proj', 'gate_up_proj', 'w1', 'w3', 'fc1')              # the normed residual
+ATTN_OUT = ('o_proj', 'dense', 'out_proj')                                         # the attention's output
+MLP_OUT = ('down_proj', 'w2', 'fc2')                                               # the MLP's product
 
-def _inputs_saved(method, names, width, dtype, shared=False):
-    "Bytes per token kept for the linears in `names` reading one input of `width` and `dtype` bytes."
+def linear_inputs_saved(method, names, width, dtype_bytes, shared=False) -> int:
+    "Bytes per token kept for the linears in `names` reading one input `width` wide, of `dtype_bytes` bytes."
     if not names: return 0
-    if method == 'full': return 0 if shared else (2*width if dtype == 2 else 2*width*len(names))
-    if method == 'lora': return 2*width*len(names)     # peft: fp32 cast, then autocast's bf16 copy, per layer
-    return 0 if dtype == 2 else 2*width*len(names)     # qlora: autocast copy of an fp32 input
+    if method == 'full' and shared: return 0                  # the op before already keeps this tensor
+    if method == 'full' and dtype_bytes == 2: return 2*width  # one bf16 input, kept once for all its readers
+    if method == 'qlora' and dtype_bytes == 2: return 0       # a frozen 4-bit layer keeps no bf16 input
+    return 2*width*len(names)   # a bf16 copy per layer: autocast's of an fp32 input, or peft's LoRA branch's
 
-def block_activation_bytes(a:Arch, method='lora', weights_dtype='bf16', seq_len=2048, lora_r=16, targets=None) -> int:
+def block_activation_bytes(a:Arch, method='lora', weights_dtype='bf16', seq_len=2048, lora_r=16,
+                           targets=None) -> int:
     "Bytes one decoder block saves for backward, per token."
-    h, q, kv, i = a.hidden, a.q_dim, a.kv_dim, a.intermediate*a.top_k
-    full = method == 'full'
-    rs = 4 if method == 'qlora' or (full and weights_dtype == 'fp32') else 2   # residual stream dtype
-    md = 4 if method == 'qlora' else 2                                         # MLP intermediates dtype
-    tg = [n for n, _, _ in a.linears if full or targets is None or n in targets]
-    pick = lambda group: [n for n in tg if n in group]
-    nb = 4 if a.model_type.startswith('gemma') else rs                         # Gemma's norms scale in fp32
-    b = a.norms*(4*h + (nb*h if full else 0))                                 # RMSNorms
-    b += _inputs_saved(method, pick(ATTN_IN), h, rs) + _inputs_saved(method, pick(MLP_IN), h, rs)
-    b += (8*q + 10*a.heads*seq_len) if a.eager else (4*q + 4*kv)              # attention
-    b += _inputs_saved(method, pick(ATTN_OUT), q, 2, shared=not a.eager)
-    if a.qk_norm: b += (4 + (nb if full else 0))*(q + kv)
-    b += 3*md*i + _inputs_saved(method, pick(MLP_OUT), i, md)                  # MLP
-    return b + (0 if full else 2*lora_r*len(tg))                               # LoRA's r-wide middles
+    full, qlora = method == 'full', method == 'qlora'
+    hidden, q, kv, inter = a.hidden, a.q_dim, a.kv_dim, a.intermediate*a.top_k
+    residual_bytes = 4 if qlora or (full and weights_dtype == 'fp32') else 2   # the residual stream's dtype
+    mlp_bytes = 4 if qlora else 2                                              # bnb layers return fp32
+    norm_bytes = 4 if a.model_type.startswith('gemma') else residual_bytes     # Gemma's norms scale in fp32
+    trained = [n for n, _, _ in a.linears if full or targets is None or n in targets]   # weights or adapters
+    group = lambda names: [n for n in trained if n in names]
+    norms = a.norms*(4*hidden + (norm_bytes*hidden if full else 0))
+    linear_inputs = (linear_inputs_saved(method, group(ATTN_IN), hidden, residual_bytes)
+                     + linear_inputs_saved(method, group(MLP_IN), hidden, residual_bytes))
+    if a.eager: attention = 8*q + 10*a.heads*seq_len   # eager: q, k, v, output, scores, probabilities
+    else: attention = 4*q + 4*kv                       # sdpa: q, k, v and its output, in bf16
+    attention += linear_inputs_saved(method, group(ATTN_OUT), q, 2, shared=not a.eager)
+    qk_norms = (4 + (norm_bytes if full else 0))*(q + kv) if a.qk_norm else 0
+    mlp = 3*mlp_bytes*inter + linear_inputs_saved(method, group(MLP_OUT), inter, mlp_bytes)
+    lora_middles = 0 if full else 2*lora_r*len(trained)   # each adapter's r-wide bf16 middle
+    return norms + linear_inputs + attention + qk_norms + mlp + lora_middles
+
+# %% ../nbs/03_memory.ipynb #2b7d9e40
+@dataclass
+class ActivationBytes:
+    "What one step's forward pass leaves for backward, in bytes, for all the tokens of a micro batch."
+    saved:int              # all blocks' saved tensors (checkpointing: each block's input), the final norm's
+    end_of_backward:int    # the first block's, which backward reaches last (checkpointing: rebuilt)
+    recomputed:int         # checkpointing: a block rebuilt during backward, with its MLP temporaries (else 0)
+    autocast_copies:int    # bf16 copies autocast keeps of fp32 weights
+    loss:int               # the logits and the loss's fp32 tensors at the start of backward
+    logits:int             # the bf16 logits a step keeps to its end (0 when dropped, as HF Trainer does)
+
+def activation_bytes(a:Arch, method='lora', weights_dtype='bf16', seq_len=2048, micro_batch_size=1, lora_r=16,
+                     targets=None, gradient_checkpointing=False, keep_logits=True) -> ActivationBytes:
+    "The activations, autocast copies, logits and loss of one training step, in bytes."
+    full, qlora = method == 'full', method == 'qlora'
+    tokens, vocab, hidden = seq_len*micro_batch_size, a.vocab, a.hidden
+    residual_bytes = 4 if qlora or (full and weights_dtype == 'fp32') else 2
+    one_block = block_activation_bytes(a, method, weights_dtype, seq_len, lora_r, targets)*tokens
+    final_norm = (4*hidden + ((residual_bytes + 2)*hidden if full else 0))*tokens
+    head = a.lm_head or (vocab*hidden if a.tied else 0)        # the output head's weights, tied or not
+    copies = 0                                                 # autocast's, cached for the forward
+    if not gradient_checkpointing and full and weights_dtype == 'fp32': copies = 2*(a.linear + head)
+    if not gradient_checkpointing and not full: copies = 2*a.lora_params(lora_r, targets)   # fp32 adapters'
+    if qlora: copies += 2*head                                 # QLoRA's frozen fp32 lm_head's, saved
+    logits = 2*tokens*vocab if keep_logits else 0
+    loss = 12*tokens*vocab + logits + (2*tokens*vocab if a.final_softcap else 0)
+    if gradient_checkpointing:
+        recomputed = one_block + 2*(4 if qlora else 2)*a.intermediate*tokens
+        return ActivationBytes(a.layers*residual_bytes*hidden*tokens + final_norm, recomputed, recomputed,
+                               copies, loss, logits)
+    return ActivationBytes(a.layers*one_block + final_norm, one_block, 0, copies, loss, logits)
 
 # %% ../nbs/03_memory.ipynb #458c1cb9
 GiB = 2**30
-OPTIMIZERS = {'adamw': 'adamw', 'adamw_torch': 'adamw', 'adamw_fused': 'adamw_fused', 'adamw_torch_fused': 'adamw_fused',
-              'adamw_8bit': 'adamw_8bit', 'adamw_bnb_8bit': 'adamw_8bit', 'paged_adamw_8bit': 'paged_adamw_8bit', 'sgd': 'sgd'}
+OPTIMIZERS = {  # a name estimate_memory accepts: the optimizer it models
+    'adamw': 'adamw', 'adamw_torch': 'adamw',
+    'adamw_fused': 'adamw_fused', 'adamw_torch_fused': 'adamw_fused',
+    'adamw_8bit': 'adamw_8bit', 'adamw_bnb_8bit': 'adamw_8bit',
+    'paged_adamw_8bit': 'paged_adamw_8bit', 'sgd': 'sgd'}
 METHODS, STRATEGIES = ('full', 'lora', 'qlora'), ('ddp', 'fsdp', 'zero2', 'zero3')
-CUDA_CONTEXT_GIB = 0.6                 # CUDA context and kernels, outside PyTorch's allocator
+
+def optimizer_state_bytes(optimizer:str, trainable_bytes:int) -> float:
+    "Optimizer-state bytes per trainable parameter of a modelled optimizer (a value of `OPTIMIZERS`)."
+    if optimizer in ('adamw', 'adamw_fused'): return 2*trainable_bytes    # two states, the parameter's dtype
+    if optimizer in ('adamw_8bit', 'paged_adamw_8bit'): return 2 + 8/256   # two uint8 states + fp32 scales
+    return 0                                                              # sgd without momentum
+
+# %% ../nbs/03_memory.ipynb #3990ce4f
+@dataclass
+class StaticBytes:
+    "What a training step holds whatever its tokens, in bytes (per GPU once `per_gpu` has shared it out)."
+    weights:float           # the model as stored, adapters included
+    quant_constants:float   # QLoRA: the scales of the 4-bit blocks, double quantized
+    trainable:int           # trainable parameters
+    trainable_bytes:int     # bytes of one trainable parameter, and of its gradient
+    gradients:float
+    optimizer_states:float
+    step_buffer:float       # foreach AdamW: one more parameter-sized tensor during the optimizer step
+    weight_bytes:int        # bytes of one base weight: 2 (bf16) or 4 (fp32 master weights)
+    ddp_bucket:float = 0    # DDP: a gradient-sized buffer for the all-reduce
+    gathered:float = 0      # ZeRO-3 / FSDP: the full weights of the two blocks gathered at a time
+
+def static_bytes(a:Arch, method='lora', weights_dtype='bf16', lora_r=16, targets=None, optimizer='adamw'):
+    "The `StaticBytes` of one GPU holding the whole run; `optimizer` is a value of `OPTIMIZERS`."
+    full = method == 'full'
+    weight_bytes = 4 if full and weights_dtype == 'fp32' else 2
+    trainable = a.params if full else a.lora_params(lora_r, targets)
+    trainable_bytes = weight_bytes if full else 4                # peft keeps adapters in fp32
+    if method == 'qlora':
+        weights = (a.params - a.linear)*4 + a.linear/2            # NF4 linears; the rest cast to fp32
+        quant_constants = a.linear/64 + a.linear/64/256*4         # uint8 per 64 weights, fp32 per 256 uint8
+    else:
+        weights, quant_constants = a.params*weight_bytes, 0
+    if not full: weights += trainable*4                           # the adapters
+    states = trainable*optimizer_state_bytes(optimizer, trainable_bytes)
+    step_buffer = trainable*trainable_bytes if optimizer == 'adamw' else 0
+    return StaticBytes(weights, quant_constants, trainable, trainable_bytes,
+                       gradients=trainable*trainable_bytes, optimizer_states=states, step_buffer=step_buffer,
+                       weight_bytes=weight_bytes)
+
+# %% ../nbs/03_memory.ipynb #07932335
+def per_gpu(s:StaticBytes, a:Arch, num_gpus=1, strategy='ddp', cpu_offload=False) -> StaticBytes:
+    "The share of `s` one GPU holds when `num_gpus` GPUs train under `strategy`."
+    out = replace(s)
+    sharded_weights = strategy in ('fsdp', 'zero3')
+    if num_gpus > 1 and strategy == 'ddp': out.ddp_bucket = s.gradients
+    if num_gpus > 1 and strategy != 'ddp':                       # ZeRO-2, ZeRO-3, FSDP
+        out.gradients = s.gradients/num_gpus
+        out.optimizer_states = s.optimizer_states/num_gpus
+        out.step_buffer = s.step_buffer/num_gpus
+    if num_gpus > 1 and sharded_weights:                         # ZeRO-3, FSDP
+        out.weights = s.weights/num_gpus
+        out.quant_constants = s.quant_constants/num_gpus
+        embeddings = a.vocab*a.hidden*(1 if a.tied else 2)
+        out.gathered = 2*(a.params - embeddings)/a.layers*s.weight_bytes
+    if cpu_offload:
+        out.optimizer_states = 0
+        out.step_buffer = 0
+    if cpu_offload and sharded_weights:
+        out.weights = 0
+        out.gradients = 0
+    return out
+
+# %% ../nbs/03_memory.ipynb #e2663d57
+CUDA_CONTEXT_GIB = 0.6                  # CUDA context and kernels, outside PyTorch's allocator
 RESERVE, RESERVE_MAX_GIB = 0.25, 4.5    # allocator's cached-but-free blocks: a share of the peak, capped
 
 def total_gib(peak_gib:float) -> float:
     "GPU memory a run with this allocated peak needs: + allocator reserve + CUDA context."
     return peak_gib + min(RESERVE*peak_gib, RESERVE_MAX_GIB) + CUDA_CONTEXT_GIB
 
-# %% ../nbs/03_memory.ipynb #729d5e20
 @dataclass
 class MemoryEstimate:
     "Peak GPU memory of a training step, with its parts (GiB)."
-    breakdown:dict          # the parts at the peak moment, GiB; they add up to `peak_allocated_gib`
-    peak_allocated_gib:float  # what torch.cuda.max_memory_allocated() reports
-    total_gib:float         # for "does it fit": peak + allocator reserve + CUDA context (+ paged states), see `total_gib`
-    phase:str               # where the peak is: 'backward', 'backward (last block)' or 'optimizer'
-    trainable:int           # trainable parameters
+    breakdown:dict              # the parts at the peak moment, GiB; they add up to `peak_allocated_gib`
+    peak_allocated_gib:float    # what torch.cuda.max_memory_allocated() reports
+    total_gib:float             # "does it fit": peak + allocator reserve + CUDA context (+ paged states)
+    phase:str                   # where the peak is: 'backward', 'backward (last block)' or 'optimizer'
+    trainable:int               # trainable parameters
     settings:dict = field(default_factory=dict)
 
     def _repr_markdown_(self):
         rows = '\n'.join(f'| {k} | {v:.2f} |' for k, v in self.breakdown.items() if v)
-        return (f'| part (GiB) | |\n|---|---|\n{rows}\n| **peak allocated** ({self.phase}) | **{self.peak_allocated_gib:.2f}** |\n'
+        return (f'| part (GiB) | |\n|---|---|\n{rows}\n'
+                f'| **peak allocated** ({self.phase}) | **{self.peak_allocated_gib:.2f}** |\n'
                 f'| total to fit (+ reserve, CUDA context) | {self.total_gib:.2f} |')
 
-# %% ../nbs/03_memory.ipynb #3990ce4f
-def _check(name, value, allowed):
-    if value not in allowed: raise ValueError(f'{name}={value!r} is not supported; use one of: {", ".join(allowed)}')
+def step_moments(s:StaticBytes, acts:ActivationBytes) -> dict:
+    "The parts (bytes) alive at each moment a step can peak: start of backward, its end, the optimizer step."
+    resident = {'weights': s.weights + s.gathered, 'quant constants': s.quant_constants,
+                'gradients': s.ddp_bucket, 'optimizer': s.optimizer_states}   # states from the previous step
+    all_gradients = s.gradients + s.ddp_bucket
+    backward = {**resident, 'autocast copies': acts.autocast_copies,
+                'activations': acts.saved + max(0, acts.recomputed - acts.loss), 'logits + loss': acts.loss}
+    last_block = {**resident, 'gradients': all_gradients, 'activations': acts.end_of_backward,
+                  'logits + loss': acts.logits}
+    optimizer_step = {**resident, 'gradients': all_gradients, 'optimizer': s.optimizer_states + s.step_buffer,
+                      'logits + loss': acts.logits}
+    return {'backward': backward, 'backward (last block)': last_block, 'optimizer': optimizer_step}
 
-def _static(a, method, wdt, lora_r, targets, opt):
-    "Bytes of weights, quant constants, trainable params, gradients, optimizer states and step buffer."
-    full = method == 'full'
-    wb = 4 if full and wdt == 'fp32' else 2
-    trainable = a.params if full else a.lora_params(lora_r, targets)
-    tb = wb if full else 4                                    # peft keeps adapters in fp32
-    if method == 'qlora': w, q = (a.params - a.linear)*4 + a.linear/2, a.linear/64 + a.linear/64/256*4
-    else: w, q = a.params*wb, 0
-    if not full: w += trainable*4
-    sb = {'adamw': 2*tb, 'adamw_fused': 2*tb, 'adamw_8bit': 2 + 8/256, 'paged_adamw_8bit': 2 + 8/256, 'sgd': 0}[opt]
-    return dict(weights=w, quant=q, trainable=trainable, tb=tb, grads=trainable*tb, states=trainable*sb,
-                temp=trainable*tb if opt == 'adamw' else 0, wb=wb)
+def _check_choice(name, value, allowed):
+    "A one-line `ValueError` unless `value` is one of `allowed`."
+    if value not in allowed:
+        raise ValueError(f'{name}={value!r} is not supported; use one of: {", ".join(allowed)}')
 
-# %% ../nbs/03_memory.ipynb #07932335
-def _shard(s, a, num_gpus, strategy, cpu_offload):
-    "Per-GPU share of the static parts under `strategy`."
-    n = num_gpus if num_gpus > 1 else 1
-    out = dict(s, bucket=s['grads'] if n > 1 and strategy == 'ddp' else 0, gathered=0)
-    if n > 1 and strategy != 'ddp':
-        for k in ('grads', 'states', 'temp'): out[k] = s[k]/n
-        if strategy in ('fsdp', 'zero3'):
-            out['weights'], out['quant'] = s['weights']/n, s['quant']/n
-            out['gathered'] = 2*(a.params - (a.vocab*a.hidden*(1 if a.tied else 2)))/a.layers*s['wb']   # two blocks
-    if cpu_offload:
-        out['states'] = out['temp'] = 0
-        if strategy in ('fsdp', 'zero3'): out['weights'] = out['grads'] = 0
-    return out
-
-# %% ../nbs/03_memory.ipynb #e2663d57
+# %% ../nbs/03_memory.ipynb #4b8e1f37
 def estimate_memory(model, method='lora', seq_len=2048, micro_batch_size=1, gradient_checkpointing=False,
-                    lora_r=16,                 # LoRA rank
-                    lora_targets=None,         # module names to adapt; None: all linear layers of the blocks
-                    optimizer='adamw',         # adamw | adamw_fused | adamw_8bit | paged_adamw_8bit | sgd (or HF names)
-                    weights_dtype='bf16',      # full fine-tune: bf16 weights, or fp32 master weights + bf16 autocast
-                    num_gpus=1, strategy='ddp', # ddp | fsdp | zero2 | zero3
-                    cpu_offload=False,         # optimizer states (ZeRO-3/FSDP: also weights, grads) in CPU RAM
-                    keep_logits=True,          # the step keeps the output's logits alive (a raw loop); HF Trainer drops them
+                    lora_r=16,                  # LoRA rank
+                    lora_targets=None,          # module names to adapt; None: all linear layers of the blocks
+                    optimizer='adamw',          # a name in OPTIMIZERS: adamw, adamw_fused, adamw_8bit, ...
+                    weights_dtype='bf16',       # full fine-tune: bf16 weights, or fp32 master weights
+                    num_gpus=1,                 # GPUs sharing the run: the estimate is per GPU
+                    strategy='ddp',             # ddp | fsdp | zero2 | zero3
+                    cpu_offload=False,          # optimizer states (ZeRO-3/FSDP: weights, grads) in CPU RAM
+                    keep_logits=True,           # logits live to the step's end (raw loop); Trainer drops them
                    ) -> MemoryEstimate:
     "Peak GPU memory (per GPU) of a bf16-autocast training step of `model` with this setup."
-    _check('method', method, METHODS); _check('optimizer', optimizer, OPTIMIZERS); _check('strategy', strategy, STRATEGIES)
-    _check('weights_dtype', weights_dtype, ('bf16', 'fp32'))
-    a, opt, full, gc = arch_of(model), OPTIMIZERS[optimizer], method == 'full', gradient_checkpointing
-    T, V, h = seq_len*micro_batch_size, a.vocab, a.hidden
-    s = _shard(_static(a, method, weights_dtype, lora_r, lora_targets, opt), a, num_gpus, strategy, cpu_offload)
-    rs = 4 if method == 'qlora' or s['wb'] == 4 else 2
-    head = a.lm_head or (V*h if a.tied else 0)
-    # autocast's bf16 copies: of trained fp32 weights (cached for the forward), of QLoRA's frozen fp32 lm_head (saved)
-    ac = 0 if gc else (2*(a.linear + head) if full and s['wb'] == 4 else 0 if full else 2*s['trainable'])
-    if method == 'qlora': ac += 2*head
-    block = block_activation_bytes(a, method, weights_dtype, seq_len, lora_r, lora_targets)*T
-    final_norm = (4*h + ((rs + 2)*h if full else 0))*T
-    held = 2*T*V if keep_logits else 0
-    loss = 12*T*V + held + (2*T*V if a.final_softcap else 0)
-    acts = (a.layers*rs*h*T if gc else a.layers*block) + final_norm
-    recompute = block + 2*(4 if method == 'qlora' else 2)*a.intermediate*T if gc else 0   # one block rebuilt in backward
-    base = dict(weights=s['weights'] + s['gathered'], **{'quant constants': s['quant']}, gradients=s['bucket'],
-                optimizer=s['states'])
-    bwd = dict(base, **{'autocast copies': ac, 'activations': acts + max(0, recompute - loss), 'logits + loss': loss})
-    end = dict(base, gradients=s['grads'] + s['bucket'], activations=recompute if gc else block, **{'logits + loss': held})
-    opt_ = dict(base, gradients=s['grads'] + s['bucket'], optimizer=s['states'] + s['temp'], **{'logits + loss': held})
-    phase, parts = max((('backward', bwd), ('backward (last block)', end), ('optimizer', opt_)), key=lambda p: sum(p[1].values()))
+    _check_choice('method', method, METHODS)
+    _check_choice('optimizer', optimizer, OPTIMIZERS)
+    _check_choice('strategy', strategy, STRATEGIES)
+    _check_choice('weights_dtype', weights_dtype, ('bf16', 'fp32'))
+    a, modelled = arch_of(model), OPTIMIZERS[optimizer]
+    one_gpu = static_bytes(a, method, weights_dtype, lora_r, lora_targets, modelled)
+    static = per_gpu(one_gpu, a, num_gpus, strategy, cpu_offload)
+    acts = activation_bytes(a, method, weights_dtype, seq_len, micro_batch_size, lora_r, lora_targets,
+                            gradient_checkpointing, keep_logits)
+    moments = step_moments(static, acts)
+    phase = max(moments, key=lambda name: sum(moments[name].values()))
+    parts = moments[phase]
     peak = sum(parts.values())/GiB
-    paged = s['states'] if opt == 'paged_adamw_8bit' else 0
-    if paged: parts['optimizer'] -= paged; peak -= paged/GiB
-    settings = dict(method=method, seq_len=seq_len, micro_batch_size=micro_batch_size, gradient_checkpointing=gc,
-                    lora_r=lora_r, optimizer=opt, weights_dtype=weights_dtype, num_gpus=num_gpus, strategy=strategy)
+    paged = static.optimizer_states if modelled == 'paged_adamw_8bit' else 0   # max_memory_allocated misses
+    if paged:
+        parts['optimizer'] -= paged
+        peak -= paged/GiB
+    settings = dict(method=method, seq_len=seq_len, micro_batch_size=micro_batch_size,
+                    gradient_checkpointing=gradient_checkpointing, lora_r=lora_r, optimizer=modelled,
+                    weights_dtype=weights_dtype, num_gpus=num_gpus, strategy=strategy)
     return MemoryEstimate({k: v/GiB for k, v in parts.items()}, peak, total_gib(peak) + paged/GiB,
-                          phase, s['trainable'], settings)
+                          phase, static.trainable, settings)
 
 # %% ../nbs/03_memory.ipynb #ab3bee3f
 def config_strategy(cfg):
     "The sharding strategy of a config's `fsdp` / `deepspeed` keys, or None (one GPU or DDP)."
     if cfg.fsdp or cfg.fsdp_config or cfg.fsdp_version: return 'fsdp'
     if not cfg.deepspeed: return None
-    try: stage = json.loads(Path(resolve_path(cfg.deepspeed)).read_text()).get('zero_optimization', {}).get('stage')
-    except (OSError, ValueError): stage = None
+    try: deepspeed = json.loads(Path(resolve_path(cfg.deepspeed)).read_text())
+    except (OSError, ValueError): deepspeed = {}
+    stage = deepspeed.get('zero_optimization', {}).get('stage')
     return 'zero3' if stage == 3 else 'zero2'
 
 def estimator_optimizer(name:str) -> str:
-    "The optimizer `estimate_memory` models for a `TrainingArguments` optimizer name (its state size decides)."
+    "The `OPTIMIZERS` name to estimate a `TrainingArguments` optimizer with (the size of its state decides)."
     if name in OPTIMIZERS: return name
     if '8bit' in name: return 'paged_adamw_8bit' if name.startswith('paged') else 'adamw_8bit'
-    if name.startswith(('sgd', 'adafactor', 'lomo', 'adalomo')): return 'sgd'   # little or no state per parameter
+    if name.startswith(('sgd', 'adafactor', 'lomo', 'adalomo')): return 'sgd'   # little or no state
     return 'adamw'                                                            # two fp32 states per parameter
 
 def config_options(cfg) -> dict:
     "`estimate_memory` options for the run a `Config` describes, on a GPU with bf16."
-    targets = None if cfg.lora_target_linear else cfg.lora_target_modules
-    kw = dict(method='qlora' if cfg.adapter == 'qlora' or cfg.load_in_4bit else cfg.adapter or 'full',
-              seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size, lora_r=cfg.lora_r,
-              gradient_checkpointing=cfg.gradient_checkpointing, lora_targets=targets, keep_logits=False,
-              optimizer=estimator_optimizer(cfg.optimizer), weights_dtype='fp32' if cfg.weights_dtype == 'fp32' else 'bf16')
-    if config_strategy(cfg): kw['strategy'] = config_strategy(cfg)
-    return kw
+    if cfg.adapter == 'qlora' or cfg.load_in_4bit: method = 'qlora'
+    else: method = cfg.adapter or 'full'
+    options = dict(method=method, seq_len=cfg.sequence_len, micro_batch_size=cfg.micro_batch_size,
+                   lora_r=cfg.lora_r, gradient_checkpointing=cfg.gradient_checkpointing,
+                   lora_targets=None if cfg.lora_target_linear else cfg.lora_target_modules,
+                   keep_logits=False, optimizer=estimator_optimizer(cfg.optimizer),
+                   weights_dtype='fp32' if cfg.weights_dtype == 'fp32' else 'bf16')
+    strategy = config_strategy(cfg)
+    if strategy: options['strategy'] = strategy
+    return options
 
 # %% ../nbs/03_memory.ipynb #57b5e9a8
 RECIPES = {'full_mixed': dict(method='full', weights_dtype='fp32'), 'full_bf16': dict(method='full'),
            'lora': dict(method='lora'), 'qlora': dict(method='qlora')}
 
 def compare_measured(path, shapes) -> list:
-    "Rows of a measured-memory JSON (`measure_reference.py` format) with our estimate and its error."
+    "Rows of a measured-memory JSON (`bench/memory-h200.json`'s format) with our estimate and its error."
     out = []
     for r in json.loads(Path(path).read_text())['results']:
-        e = estimate_memory(shapes[r['shape']], seq_len=r['seq'], micro_batch_size=r['batch'], gradient_checkpointing=r['grad_ckpt'],
-                            lora_r=r.get('r', 16), optimizer=r.get('optim', 'adamw'), **RECIPES[r['method']])
-        m = r.get('peak_alloc_gib') if r.get('ok') else None
-        out.append(dict(shape=r['shape'], method=r['method'], seq=r['seq'], batch=r['batch'], grad_ckpt=r['grad_ckpt'],
-                        measured=m, estimate=round(e.peak_allocated_gib, 3), error_pct=None if m is None else round(100*(e.peak_allocated_gib/m - 1), 2),
-                        reserved=r.get('peak_reserved_gib'), total=round(e.total_gib, 3), note=r.get('error', '')))
+        e = estimate_memory(shapes[r['shape']], seq_len=r['seq'], micro_batch_size=r['batch'],
+                            gradient_checkpointing=r['grad_ckpt'], lora_r=r.get('r', 16),
+                            optimizer=r.get('optim', 'adamw'), **RECIPES[r['method']])
+        measured = r.get('peak_alloc_gib') if r.get('ok') else None
+        error = None if measured is None else round(100*(e.peak_allocated_gib/measured - 1), 2)
+        out.append(dict(shape=r['shape'], method=r['method'], seq=r['seq'], batch=r['batch'],
+                        grad_ckpt=r['grad_ckpt'], measured=measured, estimate=round(e.peak_allocated_gib, 3),
+                        error_pct=error, reserved=r.get('peak_reserved_gib'), total=round(e.total_gib, 3),
+                        note=r.get('error', '')))
     return out
 
 # %% ../nbs/03_memory.ipynb #86aaae74
-def accelerate_rule_gib(model, dtype_bytes=2) -> float:
-    "`accelerate estimate-memory`'s training figure: 4 × parameters × bytes (model, gradients, 2 Adam states)."
-    return 4*arch_of(model).params*dtype_bytes/GiB
+@lru_cache(maxsize=64)
+def _accelerate_fp32_bytes(config_json:str) -> int:
+    "accelerate's size of a bare model (no output head) in fp32, built with empty weights."
+    from accelerate import init_empty_weights
+    from accelerate.utils import calculate_maximum_sizes
+    from transformers import AutoModel
+    config = AutoConfig.for_model(**json.loads(config_json))
+    with init_empty_weights(): bare = AutoModel.from_config(config, dtype=torch.float32)
+    return calculate_maximum_sizes(bare)[0]
+
+def accelerate_estimate_gib(model, dtype='float16') -> float:
+    "`accelerate estimate-memory`'s 'Training using Adam' figure (GiB) for `model`, by its own code, offline."
+    from accelerate.commands.estimate import estimate_training_usage
+    fp32_bytes = _accelerate_fp32_bytes(model_config(model).to_json_string(use_diff=False))
+    return max(estimate_training_usage(fp32_bytes, dtype).values())/GiB
 
 # %% ../nbs/03_memory.ipynb #654bd6be
-GPU_SIZES = {'16 GiB (T4, V100)': 16, '24 GiB (4090, A10, L4)': 24, '40 GiB (A100-40)': 40, '48 GiB (A6000, L40S)': 48,
-             '80 GiB (A100, H100)': 80, '141 GiB (H200)': 141}
+GPU_SIZES = {'16 GiB (T4, V100)': 16, '24 GiB (4090, A10, L4)': 24, '40 GiB (A100-40)': 40,
+             '48 GiB (A6000, L40S)': 48, '80 GiB (A100, H100)': 80, '141 GiB (H200)': 141}
 
 def plot_breakdown(estimates:dict, ax=None):
     "Stacked bars of the parts of each `{label: MemoryEstimate}`."
-    ax = ax or plt.subplots(figsize=(8, 4))[1]
+    if ax is None: ax = plt.subplots(figsize=(8, 4))[1]
     parts = list(dict.fromkeys(k for e in estimates.values() for k in e.breakdown))
     bottom = [0]*len(estimates)
-    for p in parts:
-        vals = [e.breakdown.get(p, 0) for e in estimates.values()]
-        ax.bar(list(estimates), vals, bottom=bottom, label=p); bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_ylabel('GiB at the peak'); ax.legend(fontsize=8)
+    for part in parts:
+        values = [e.breakdown.get(part, 0) for e in estimates.values()]
+        ax.bar(list(estimates), values, bottom=bottom, label=part)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel('GiB at the peak')
+    ax.legend(fontsize=8)
     return ax
 
 # %% ../nbs/03_memory.ipynb #729d3a6d
@@ -300,21 +433,33 @@ def sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), **kw) -> 
     "Peak memory estimates of `model` for each of `values` of setting `over`."
     return [estimate_memory(model, **{**kw, over: v}) for v in values]
 
-def plot_sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), methods=('full', 'lora', 'qlora'), ax=None, **kw):
+def plot_sweep(model, over='seq_len', values=(512, 1024, 2048, 4096, 8192), methods=METHODS, ax=None, **kw):
     "Total memory against `over` for each method, with GPU sizes as horizontal lines."
-    ax = ax or plt.subplots(figsize=(8, 4.5))[1]
-    for m in methods: ax.plot(values, [e.total_gib for e in sweep(model, over, values, method=m, **kw)], marker='o', label=m)
-    for name, g in GPU_SIZES.items(): ax.axhline(g, color='grey', lw=0.6, ls='--'); ax.text(values[0], g, name, fontsize=7, va='bottom')
-    ax.set_xscale('log', base=2); ax.set_xlabel(over); ax.set_ylabel('GiB needed (total)'); ax.legend()
+    if ax is None: ax = plt.subplots(figsize=(8, 4.5))[1]
+    for method in methods:
+        totals = [e.total_gib for e in sweep(model, over, values, method=method, **kw)]
+        ax.plot(values, totals, marker='o', label=method)
+    for name, size in GPU_SIZES.items():
+        ax.axhline(size, color='grey', lw=0.6, ls='--')
+        ax.text(values[0], size, name, fontsize=7, va='bottom')
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(values, [str(v) for v in values])
+    ax.minorticks_off()
+    ax.set_xlabel(over)
+    ax.set_ylabel('GiB needed (total)')
+    ax.legend()
     return ax
 
 # %% ../nbs/03_memory.ipynb #4d6f84f0
+def _tensors_bytes(tensors) -> int: return sum(t.numel()*t.element_size() for t in tensors)
+
 def tensor_bytes(model, opt) -> dict:
     "Bytes held by `model`'s parameters, their gradients and `opt`'s state tensors."
-    ps = list(model.parameters())
-    st = [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0]
-    nb = lambda ts: sum(t.numel()*t.element_size() for t in ts)
-    return dict(weights=nb(ps), gradients=nb(p.grad for p in ps if p.grad is not None), optimizer=nb(st))
+    params = list(model.parameters())
+    states = [t for s in opt.state.values() for t in s.values() if torch.is_tensor(t) and t.dim() > 0]
+    grads = [p.grad for p in params if p.grad is not None]
+    return dict(weights=_tensors_bytes(params), gradients=_tensors_bytes(grads),
+                optimizer=_tensors_bytes(states))
 
 # %% ../nbs/03_memory.ipynb #881e0bcd
 def saved_tensor_bytes(model, input_ids, device_type='cpu') -> int:
@@ -322,9 +467,10 @@ def saved_tensor_bytes(model, input_ids, device_type='cpu') -> int:
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     seen = {}
     def pack(t):
-        s = t.untyped_storage()
-        if s.data_ptr() not in params: seen[s.data_ptr()] = s.nbytes()
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params: seen[storage.data_ptr()] = storage.nbytes()
         return t
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.autocast(device_type, dtype=torch.bfloat16):
+    hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+    with hooks, torch.autocast(device_type, dtype=torch.bfloat16):
         model(input_ids=input_ids, labels=input_ids)
     return sum(seen.values())

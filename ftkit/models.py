@@ -1,4 +1,4 @@
-"""Loading a base model and its tokenizer: from the hub, from a folder, or ftkit's tiny Llama built offline.
+"""How ftkit loads a base model and its tokenizer: its source, dtype, tokens, 4 bits and attention kernel.
 
 Docs: https://ftkit.github.io/ftkit/models.html.md"""
 
@@ -10,7 +10,7 @@ __all__ = ['tiny_model_dir', 'model_source', 'add_tokens', 'load_tokenizer', 'qu
            'training_attention']
 
 # %% ../nbs/90_models.ipynb #459748da
-import hashlib, json, os, shutil, tempfile
+import hashlib, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -33,20 +33,21 @@ def tiny_model_dir(name='ftkit:tiny-llama', seed=0) -> Path:
     except OSError: shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
     return out
 
-# %% ../nbs/90_models.ipynb #237cbc16
 def model_source(base_model:str) -> str:
     "The folder or hub id to hand `from_pretrained` for `base_model`."
-    return str(tiny_model_dir(base_model)) if base_model.startswith(PREFIX) else base_model
+    if base_model.startswith(PREFIX): return str(tiny_model_dir(base_model))
+    return base_model
 
+# %% ../nbs/90_models.ipynb #237cbc16
 def _hub_kwargs(cfg, own_source=True) -> dict:
-    "What every `from_pretrained` for `cfg` passes: remote code, and the revision when loading `base_model` itself."
+    "What each `from_pretrained` of `cfg` passes: remote code, and the revision when loading `base_model`."
     kw = dict(trust_remote_code=cfg.trust_remote_code)
     if cfg.revision_of_model and own_source: kw['revision'] = cfg.revision_of_model
     return kw
 
 # %% ../nbs/90_models.ipynb #72aeb857
 def add_tokens(tok, cfg) -> int:
-    "Set `cfg.special_tokens` on `tok` (adding those it lacks) and add `cfg.tokens`; returns how many are new."
+    "Set `cfg.special_tokens` on `tok` (adding those it lacks), add `cfg.tokens`; returns how many are new."
     before, special = len(tok), dict(cfg.special_tokens or {})
     extra = special.pop('additional_special_tokens', None)
     if special: tok.add_special_tokens(special)
@@ -65,12 +66,13 @@ def load_tokenizer(cfg):
 
 # %% ../nbs/90_models.ipynb #1ccc32e0
 def quantization_config(cfg):
-    "The `BitsAndBytesConfig` for `cfg` (NF4 + double quant + bf16 compute, changed by `bnb_config_kwargs`), or None."
+    "`cfg`'s `BitsAndBytesConfig` (NF4, double quant, bf16 compute; changed by `bnb_config_kwargs`), or None."
     if not (cfg.load_in_4bit or cfg.load_in_8bit): return None
     from transformers import BitsAndBytesConfig
     extra = cfg.bnb_config_kwargs or {}
     if cfg.load_in_8bit: return BitsAndBytesConfig(load_in_8bit=True, **extra)
-    nf4 = dict(bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=torch.bfloat16)
+    nf4 = dict(bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+               bnb_4bit_compute_dtype=torch.bfloat16)
     return BitsAndBytesConfig(load_in_4bit=True, **{**nf4, **extra})
 
 def gpu_has_bf16() -> bool:
@@ -89,12 +91,12 @@ def load_dtype(cfg):
     return torch.float32
 
 # %% ../nbs/90_models.ipynb #97db25f5
-def _model_config(src, cfg):
+def _overridden_config(source, cfg):
     "The model's config with `overrides_of_model_config` applied, or None when there are none."
     if not cfg.overrides_of_model_config: return None
-    conf = AutoConfig.from_pretrained(src, **_hub_kwargs(cfg, src == model_source(cfg.base_model)))
-    for k, v in cfg.overrides_of_model_config.items(): setattr(conf, k, v)
-    return conf
+    config = AutoConfig.from_pretrained(source, **_hub_kwargs(cfg, source == model_source(cfg.base_model)))
+    for k, v in cfg.overrides_of_model_config.items(): setattr(config, k, v)
+    return config
 
 def fit_embeddings(model, tok, cfg=None) -> bool:
     "Grow `model`'s embeddings and output head to `tok`'s vocabulary if it has outgrown them; True if it did."
@@ -104,25 +106,32 @@ def fit_embeddings(model, tok, cfg=None) -> bool:
     return True
 
 def load_model(cfg, path=None, attn='sdpa', tok=None):
-    "The base model of `cfg` (or the one saved at `path`) with attention kernel `attn`, embeddings fitted to `tok`."
+    "`cfg`'s base model (or the one saved at `path`), attention kernel `attn`, embeddings fitted to `tok`."
     if attn == 'varlen': register_varlen()
-    src, qc = path or model_source(cfg.base_model), quantization_config(cfg)
-    kw = dict(dtype=load_dtype(cfg), attn_implementation=attn, quantization_config=qc, **_hub_kwargs(cfg, not path))
-    if (conf := _model_config(src, cfg)) is not None: kw['config'] = conf
-    if qc and torch.cuda.is_available(): kw['device_map'] = {'': 0}
-    model = AutoModelForCausalLM.from_pretrained(src, **kw)
+    source = path
+    if not source: source = model_source(cfg.base_model)
+    quantization = quantization_config(cfg)
+    kw = dict(dtype=load_dtype(cfg), attn_implementation=attn, quantization_config=quantization,
+              **_hub_kwargs(cfg, not path))
+    config = _overridden_config(source, cfg)
+    if config is not None: kw['config'] = config
+    if quantization and torch.cuda.is_available(): kw['device_map'] = {'': 0}
+    model = AutoModelForCausalLM.from_pretrained(source, **kw)
     if tok is not None: fit_embeddings(model, tok, cfg)
     return model
 
 # %% ../nbs/90_models.ipynb #6726f7a1
 def sequence_starts(position_ids, attention_mask, shape):
-    "`(keep, cu_seqlens)` for a `(batch, seq)` = `shape` batch: tokens to attend (no padding) and where each sequence starts among them."
-    b, s = shape
-    pos = position_ids.expand(b, -1) if position_ids is not None else torch.arange(s).expand(b, -1)
-    keep = attention_mask.bool().reshape(-1) if attention_mask is not None else torch.ones(b * s, dtype=torch.bool, device=pos.device)
-    start = torch.ones_like(pos, dtype=torch.bool)
-    start[:, 1:] = pos[:, 1:] != pos[:, :-1] + 1
-    start = start.reshape(-1).to(keep.device) | ~torch.cat([keep.new_zeros(1), keep[:-1]])  # a token after padding starts one too
+    "`(keep, cu_seqlens)` of a `(batch, seq)`-shaped batch: the tokens to attend, where each sequence starts."
+    batch, seq = shape
+    if position_ids is not None: positions = position_ids.expand(batch, -1)
+    else: positions = torch.arange(seq).expand(batch, -1)
+    if attention_mask is not None: keep = attention_mask.bool().reshape(-1)      # padding is not attended
+    else: keep = torch.ones(batch*seq, dtype=torch.bool, device=positions.device)
+    start = torch.ones_like(positions, dtype=torch.bool)
+    start[:, 1:] = positions[:, 1:] != positions[:, :-1] + 1       # a position that does not follow the last
+    after_padding = ~torch.cat([keep.new_zeros(1), keep[:-1]])     # a token after padding starts one too
+    start = start.reshape(-1).to(keep.device) | after_padding
     starts = start[keep].nonzero().flatten()
     return keep, torch.cat([starts, starts.new_tensor([int(keep.sum())])]).to(torch.int32)
 
@@ -131,46 +140,58 @@ def _varlen_cuda(q, k, v, cu, max_len, scale):
     "torch's flash varlen kernel on flat `(tokens, heads, dim)` q/k/v, causal within each sequence."
     import inspect
     from torch.nn.attention.varlen import varlen_attn
-    p, kw, dt = inspect.signature(varlen_attn).parameters, {}, q.dtype
-    if dt == torch.float32: q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))  # fp32 master weights + autocast
-    if 'scale' in p: kw['scale'] = scale
+    params, kw, dtype = inspect.signature(varlen_attn).parameters, {}, q.dtype
+    if dtype == torch.float32: q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))  # fp32 master weights
+    if 'scale' in params: kw['scale'] = scale
     elif scale is not None: q = q * (scale * q.shape[-1] ** 0.5)
-    kw.update(window_size=(-1, 0)) if 'window_size' in p else kw.update(is_causal=True)
+    if 'window_size' in params: kw['window_size'] = (-1, 0)
+    else: kw['is_causal'] = True
     if k.shape[1] != q.shape[1]:  # grouped-query attention
-        if 'enable_gqa' in p: kw['enable_gqa'] = True
+        if 'enable_gqa' in params: kw['enable_gqa'] = True
         else: k, v = (t.repeat_interleave(q.shape[1] // k.shape[1], dim=1) for t in (k, v))
-    return varlen_attn(q, k, v, cu, cu, max_len, max_len, **kw).to(dt)
+    return varlen_attn(q, k, v, cu, cu, max_len, max_len, **kw).to(dtype)
 
 def _varlen_loop(q, k, v, cu, scale):
     "The same on any device: one causal `sdpa` per sequence."
     import torch.nn.functional as F
     out = []
-    for a, z in zip(cu[:-1].tolist(), cu[1:].tolist()):
-        qs, ks, vs = (t[a:z].transpose(0, 1) for t in (q, k, v))
-        out.append(F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale, enable_gqa=ks.shape[0] != qs.shape[0]).transpose(0, 1))
+    for start, end in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        qs, ks, vs = (t[start:end].transpose(0, 1) for t in (q, k, v))
+        attended = F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale,
+                                                  enable_gqa=ks.shape[0] != qs.shape[0])
+        out.append(attended.transpose(0, 1))
     return torch.cat(out)
 
 # %% ../nbs/90_models.ipynb #620e6b0a
-def varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, position_ids=None, **kw):
-    "A `transformers` attention function: each packed or padded sequence attends only to itself; padding is skipped."
-    b, h, s, d = query.shape
-    if key.shape[2] != s:  # generating with a KV cache: nothing is packed, plain sdpa over the cache
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-        n = key.shape[2]
-        mask = torch.arange(n, device=query.device) <= torch.arange(n - s, n, device=query.device)[:, None]
-        if attention_mask is not None: mask = mask & attention_mask[:, None, None, -n:].bool()
-        return sdpa_attention_forward(module, query, key, value, mask.expand(b, 1, s, n), dropout=dropout, scaling=scaling)
-    keep, cu = sequence_starts(position_ids, attention_mask, (b, s))
-    flat = lambda t: t.transpose(1, 2).reshape(b * s, t.shape[1], d)[keep]
+def _cached_attention(module, query, key, value, attention_mask, dropout, scaling):
+    "Generating with a KV cache (fewer queries than keys): nothing is packed, so plain sdpa over the cache."
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    batch, _, seq, _ = query.shape
+    n = key.shape[2]
+    mask = torch.arange(n, device=query.device) <= torch.arange(n - seq, n, device=query.device)[:, None]
+    if attention_mask is not None: mask = mask & attention_mask[:, None, None, -n:].bool()
+    return sdpa_attention_forward(module, query, key, value, mask.expand(batch, 1, seq, n), dropout=dropout,
+                                  scaling=scaling)
+
+def varlen_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, position_ids=None,
+                     **kw):
+    "A `transformers` attention function: each packed or padded sequence attends only to itself."
+    batch, heads, seq, dim = query.shape
+    if key.shape[2] != seq:
+        return _cached_attention(module, query, key, value, attention_mask, dropout, scaling)
+    keep, cu = sequence_starts(position_ids, attention_mask, (batch, seq))
+    flat = lambda t: t.transpose(1, 2).reshape(batch*seq, t.shape[1], dim)[keep]
     q, k, v = flat(query), flat(key), flat(value)
-    if query.is_cuda: o = _varlen_cuda(q, k, v, cu.to(query.device), int((cu[1:] - cu[:-1]).max()), scaling)
-    else: o = _varlen_loop(q, k, v, cu, scaling)
-    out = query.new_zeros(b * s, h, d)
-    out[keep] = o.to(out.dtype)
-    return out.reshape(b, s, h, d), None
+    if query.is_cuda:
+        longest = int((cu[1:] - cu[:-1]).max())
+        attended = _varlen_cuda(q, k, v, cu.to(query.device), longest, scaling)
+    else: attended = _varlen_loop(q, k, v, cu, scaling)
+    out = query.new_zeros(batch*seq, heads, dim)
+    out[keep] = attended.to(out.dtype)
+    return out.reshape(batch, seq, heads, dim), None
 
 def register_varlen():
-    "Make `attn_implementation='varlen'` known to `transformers` (its mask step then hands over only a padding mask)."
+    "Make `attn_implementation='varlen'` known to `transformers` (whose mask step then gives a padding mask)."
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, flash_attention_mask
     AttentionInterface.register('varlen', varlen_attention)
