@@ -14,6 +14,7 @@ import hashlib, os, shutil, tempfile
 from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+from .config import sharding
 from .files import PREFIX, bundled, cache_dir
 
 # %% ../nbs/90_models.ipynb #0b0b45bb
@@ -73,6 +74,7 @@ def quantization_config(cfg):
     if cfg.load_in_8bit: return BitsAndBytesConfig(load_in_8bit=True, **extra)
     nf4 = dict(bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
                bnb_4bit_compute_dtype=torch.bfloat16)
+    if sharding(cfg) in ('fsdp', 'zero3'): nf4['bnb_4bit_quant_storage'] = torch.bfloat16  # shardable like the rest
     return BitsAndBytesConfig(load_in_4bit=True, **{**nf4, **extra})
 
 def gpu_has_bf16() -> bool:
