@@ -11,7 +11,7 @@ __all__ = ['COMMANDS', 'EXPECTED', 'command', 'takes_config_keys', 'add_options'
            'main']
 
 # %% ../nbs/01_first_finetune.ipynb #ed22b978
-import argparse, inspect, json, sys, time, typing, warnings
+import argparse, inspect, json, logging, sys, time, typing, warnings
 from pathlib import Path
 import yaml
 from fastcore.docments import docments
@@ -141,18 +141,22 @@ def write_eval(out:Path, rep:dict, preds:list, limit=None) -> Path:
     log_history(rep, out/'eval_history.jsonl', run=out.name, limit=limit)
     return out/f'eval_predictions{tag}.jsonl'
 
-def _evaluate(cfg, model, tok, cases, limit, as_json):
-    "Run the Level-1 evals of `cases`, write them beside the run, print the summary."
+def _evaluate(cfg, model, tok, cases, limit, as_json, before=None):
+    "Run the Level-1 evals of `cases`, write them beside the run, print the summary (and the `before` report's)."
     from ftkit.evals import format_report, run_evals
     rep, preds = run_evals(model, tok, cases, cfg.max_new_tokens)
     path = write_eval(Path(cfg.output_dir), rep, preds, limit)
-    print(json.dumps(rep) if as_json else format_report(rep) + f'\npredictions: {path}')
+    if as_json: return print(json.dumps(rep))
+    print(format_report(rep) + f'\npredictions: {path}')
+    if before: print(f"held-out Level-1 pass rate: {before['pass_rate']:.1%} before fine-tuning, "
+                     f"{rep['pass_rate']:.1%} after")
 
 @command()
 def cmd_train(config:str,            # YAML config
               *, resume:bool=False,  # continue from the last usable checkpoint in output_dir
               overwrite:bool=False,  # move an existing output_dir aside (to NAME.old-N) and start afresh
               no_eval:bool=False,    # skip the held-out Level-1 eval after training
+              no_base_eval:bool=False,  # skip the base model's held-out pass rate before training
               limit:int=None,        # evaluate on at most this many held-out rows
               num_processes:int=1,   # train in N processes (GPUs, or CPU processes); the config sets the strategy
               launcher:LAUNCHERS='accelerate',  # what starts the N processes
@@ -165,7 +169,7 @@ def cmd_train(config:str,            # YAML config
     from ftkit.distributed import check_world, launch, param_checksum
     if num_processes > 1: return launch_run(cfg, config, num_processes, launcher, launcher_args, overrides,
                                             resume=resume, overwrite=overwrite, no_eval=no_eval, limit=limit)
-    from ftkit.evals import eval_cases
+    from ftkit.evals import BaseReport, eval_cases
     from ftkit.models import load_tokenizer
     from ftkit.train import train
     rank, size = check_world()
@@ -174,7 +178,8 @@ def cmd_train(config:str,            # YAML config
         cases, skipped = eval_cases(cfg, load_tokenizer(cfg), limit)
         if not cases: print(f'note: test_datasets has no Honeycomb rows ({dict(skipped)}); no Level-1 evals after training')
     callbacks = [level1_callback(cfg, cases)] if cases and cfg.level1_eval_rows else []
-    trainer = train(cfg, resume=resume, overwrite=overwrite, callbacks=callbacks)
+    base = BaseReport(cases, cfg.max_new_tokens) if cases and not no_base_eval else None
+    trainer = train(cfg, resume=resume, overwrite=overwrite, callbacks=[*callbacks, *filter(None, [base])])
     if size > 1:  # the Trainer's own view of the world, not just the launcher's environment
         print(f'rank {trainer.args.process_index} of {trainer.args.world_size}: weights {param_checksum(trainer.model)}',
               flush=True)
@@ -183,7 +188,8 @@ def cmd_train(config:str,            # YAML config
     print(f'trained {trainer.state.global_step} steps in {time.time() - t0:.0f}s; final loss {losses[-1]:.3f}; '
           f'saved to {cfg.output_dir}')
     if callbacks: print(f'Level-1 checks while training: {callbacks[0].seconds:.0f}s')
-    if cases: _evaluate(cfg, trainer.model.eval(), trainer.processing_class, cases, limit, False)
+    before = base.report if base else None
+    if cases: _evaluate(cfg, trainer.model.eval(), trainer.processing_class, cases, limit, False, before)
 
 def level1_callback(cfg, cases):
     "`evals.Level1Progress` on `cfg.level1_eval_rows` held-out cases, every `eval_steps` (else a tenth of the run)."
@@ -438,6 +444,8 @@ def _quiet():
     import os
     os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
     warnings.filterwarnings('ignore', category=FutureWarning)
+    no_gpu_note = lambda record: 'unable to detect it' not in record.getMessage()  # DeepSpeed on a CPU
+    logging.getLogger('DeepSpeed').addFilter(no_gpu_note)
     import datasets
     datasets.disable_progress_bars()
 

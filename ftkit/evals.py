@@ -11,7 +11,7 @@ __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS'
            'check_integers', 'check_time_window', 'query_range', 'check_granularity', 'query_column_refs',
            'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'check_rows',
            'eval_report', 'format_report', 'plot_report', 'failing_examples', 'eval_cases', 'run_evals',
-           'evaluate_model', 'log_history', 'read_history', 'plot_history', 'Level1Progress', 'mutate']
+           'evaluate_model', 'log_history', 'read_history', 'plot_history', 'Level1Progress', 'BaseReport', 'mutate']
 
 # %% ../nbs/09_evals.ipynb #874b2618
 import ast, json, re, time
@@ -386,6 +386,19 @@ class Level1Progress(TrainerCallback):
         due = state.global_step % self.every == 0 or state.global_step >= state.max_steps
         if due and state.is_world_process_zero and self.trainer is not None:
             self._check(model, processing_class, state.global_step)
+
+# %% ../nbs/09_evals.ipynb #40ad4e1e
+class BaseReport(TrainerCallback):
+    "Before the first step of a fresh run, Level-1 check the model as loaded (LoRA starts as the base)."
+    def __init__(self, cases, max_new_tokens):
+        self.cases, self.max_new_tokens, self.report = cases, max_new_tokens, None
+
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
+        if state.global_step or not state.is_world_process_zero: return  # resumed: the base is long gone
+        self.report, _ = run_evals(model.eval(), processing_class, self.cases, self.max_new_tokens, progress=False)
+        model.train()
+        print(f"base model before fine-tuning: Level-1 pass rate {self.report['pass_rate']:.1%} "
+              f"({self.report['passed']}/{self.report['n']})", flush=True)
 
 # %% ../nbs/09_evals.ipynb #f01bcaaf
 _JUNK = [None, 0, -1, 1.5, True, 'x', [], {}, [None], [{}], {'op': None}, [[['deep']]], 'x' * 10_000, 10**30]

@@ -85,11 +85,13 @@ class Refused(ValueError):
 def check_writable(path, key='output_dir'):
     "Raise `Refused` unless `path` is a folder (or can become one) that this process can write in."
     p = Path(path)
-    if p.exists() and not p.is_dir(): raise Refused(f'{key}: {str(path)!r} is a file, not a folder; choose another path')
+    if p.exists() and not p.is_dir():
+        raise Refused(f'{key}: {str(path)!r} is a file, not a folder; choose another path')
     parent = next(q for q in [p, *p.absolute().parents] if q.exists())
-    if not parent.is_dir(): raise Refused(f'{key}: {str(parent)!r} is a file, so {str(path)!r} cannot be a folder')
+    if not parent.is_dir():
+        raise Refused(f'{key}: {str(parent)!r} is a file, so {str(path)!r} cannot be a folder')
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise Refused(f'{key}: {str(parent)!r} is not writable by this user; choose a folder you can write to')
+        raise Refused(f'{key}: {str(parent)!r} is not writable by this user; choose a folder you can write')
 
 # %% ../nbs/91_files.ipynb #433bf4a8
 try: import fcntl
@@ -116,7 +118,7 @@ def _describe(owner:dict) -> str:
 
 # %% ../nbs/91_files.ipynb #ec645643
 class Lock:
-    "An exclusive lock on `folder` (the file `folder/name`), held from `acquire` until `release` or process exit."
+    "An exclusive lock on `folder` (file `folder/name`), held from `acquire` until `release` or process exit."
     def __init__(self, folder, name='.ftkit.lock'):
         self.folder, self.path, self.fd = Path(folder), Path(folder)/name, None
 
@@ -132,7 +134,8 @@ class Lock:
         if not _try_lock(fd):
             if not wait:
                 os.close(fd)
-                raise Busy(f'{self.folder} is in use by {_describe(self.owner())}; wait for it or use another folder')
+                holder = _describe(self.owner())
+                raise Busy(f'{self.folder} is in use by {holder}; wait for it or use another folder')
             print(f'waiting for {_describe(self.owner())} to finish with {self.folder}', file=sys.stderr)
             while not _try_lock(fd): time.sleep(0.2)
         me = dict(pid=os.getpid(), host=socket.gethostname(), started=time.time(), command=command)
@@ -153,8 +156,8 @@ class Lock:
 
 # %% ../nbs/91_files.ipynb #2189b9ac
 _URL_USER = re.compile(r'(?P<k>\b[a-z][a-z0-9+.-]*://)[^/@\s]+(?=@)', re.I)
-_PARAM = re.compile(r'(?P<k>[?&;](?:api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature)=)[^&#\s]+',
-                    re.I)
+_SECRET_PARAMS = r'api[-_]?key|key|token|access[-_]?token|secret|password|sig|signature'
+_PARAM = re.compile(rf'(?P<k>[?&;](?:{_SECRET_PARAMS})=)[^&#\s]+', re.I)
 _AUTH = re.compile(r'(?P<k>\b(?:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{4,}', re.I)
 _HEADER = re.compile(r'(?P<k>\b(?:authorization|x-api-key|api[-_]?key)["\']?\s*[:=]\s*["\']?)'
                      r'(?!\*\*\*|(?:bearer|basic|token)\s)[^\s"\',}]+', re.I)
@@ -172,7 +175,7 @@ def redact(text, secrets=()) -> str:
 _passes = {}  # crash point name -> times reached in this process
 
 def crash_point(name:str):
-    "Kill this process with SIGKILL here if `FTKIT_CRASH_AT` is `name:N` and this is the N-th pass (for tests)."
+    "Kill this process with SIGKILL here if `FTKIT_CRASH_AT` is `name:N` and this is pass N (for tests)."
     point, _, n = os.environ.get('FTKIT_CRASH_AT', '').partition(':')
     if point != name: return
     _passes[name] = _passes.get(name, 0) + 1
@@ -188,4 +191,5 @@ class MissingExtra(ValueError):
 def require(module:str, extra:str):
     "Import `module`, or raise `MissingExtra` naming the ftkit extra that installs it."
     try: return importlib.import_module(module)
-    except ImportError: raise MissingExtra(f"{module} is not installed: pip install 'ftkit[{extra}]'") from None
+    except ImportError:
+        raise MissingExtra(f"{module} is not installed: pip install 'ftkit[{extra}]'") from None

@@ -11,6 +11,7 @@ __all__ = ['tiny_model_dir', 'model_source', 'add_tokens', 'load_tokenizer', 'qu
 
 # %% ../nbs/90_models.ipynb #459748da
 import hashlib, os, shutil, tempfile
+from contextlib import contextmanager
 from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -36,8 +37,9 @@ def tiny_model_dir(name='ftkit:tiny-llama', seed=0) -> Path:
 
 def model_source(base_model:str) -> str:
     "The folder or hub id to hand `from_pretrained` for `base_model`."
-    if base_model.startswith(PREFIX): return str(tiny_model_dir(base_model))
-    return base_model
+    if not base_model.startswith(PREFIX): return base_model
+    if (bundled(base_model)/'model.safetensors').exists(): return str(bundled(base_model))  # shipped weights
+    return str(tiny_model_dir(base_model))
 
 # %% ../nbs/90_models.ipynb #237cbc16
 def _hub_kwargs(cfg, own_source=True) -> dict:
@@ -118,9 +120,19 @@ def load_model(cfg, path=None, attn='sdpa', tok=None):
     config = _overridden_config(source, cfg)
     if config is not None: kw['config'] = config
     if quantization and torch.cuda.is_available(): kw['device_map'] = {'': 0}
-    model = AutoModelForCausalLM.from_pretrained(source, **kw)
+    with _no_bar(Path(source).is_dir()): model = AutoModelForCausalLM.from_pretrained(source, **kw)
     if tok is not None: fit_embeddings(model, tok, cfg)
     return model
+
+@contextmanager
+def _no_bar(quiet:bool):
+    "Hide transformers' progress bars inside the block when `quiet` (a local folder loads in a blink)."
+    from transformers.utils import logging as transformers_logging
+    shown = transformers_logging.is_progress_bar_enabled()
+    if quiet: transformers_logging.disable_progress_bar()
+    try: yield
+    finally:
+        if quiet and shown: transformers_logging.enable_progress_bar()
 
 # %% ../nbs/90_models.ipynb #6726f7a1
 def sequence_starts(position_ids, attention_mask, shape):
