@@ -34,11 +34,13 @@ def run(name, threads, out_root):
     from ftkit.cli import as_options
     what, changes = RUNS[name]
     options = as_options(changes)
-    out = Path(out_root)/name
+    here = Path(out_root)/name  # each run in a folder of its own, writing ./outputs/honeycomb-tiny as a user's
+    here.mkdir()
+    out = here/'outputs'/'honeycomb-tiny'
     env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MPLBACKEND': 'Agg'}
-    cmd = [sys.executable, '-m', 'ftkit.cli', 'train', QUICK, *options, '--output_dir', str(out)]
+    cmd = [sys.executable, '-m', 'ftkit.cli', 'train', QUICK, *options]
     start = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=here)
     secs = time.time() - start
     if r.returncode: raise SystemExit(f'{name} failed:\n{r.stderr[-2000:]}')
     report = json.loads((out/'eval_report.json').read_text())
@@ -47,8 +49,7 @@ def run(name, threads, out_root):
     summary = [line for line in r.stdout.splitlines() if line.strip() and not line.startswith('step ')]
     return dict(run=name, what=what, changes=changes, threads=threads, seconds=round(secs), summary=summary,
                 final_loss=loss, base_pass_rate=float(before[1]) / 100 if before else None,
-                pass_rate=report['pass_rate'], columns_exist=report['per_check'].get('columns_exist'),
-                trainable_params=trainable_params(changes))
+                pass_rate=report['pass_rate'], columns_exist=report['per_check'].get('columns_exist'))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -59,6 +60,7 @@ def main():
     threads = max(1, 2 // args.parallel)
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.parallel) as pool:
         results = list(pool.map(lambda n: run(n, threads, tmp), args.runs))
+    for r in results: r['trainable_params'] = trainable_params(r['changes'])  # one model load at a time
     old = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else []
     kept = [r for r in old if r['run'] not in args.runs]
     Path(args.out).write_text(json.dumps(kept + results, indent=1) + '\n')

@@ -532,10 +532,9 @@ def chat_template_errors(name, key='chat_template') -> list:
     if name is None or not isinstance(name, str) or '{' in name: return []
     shipped = name in (*CHAT_TEMPLATE_NAMES, 'tokenizer_default', 'jinja')
     if shipped or (name.startswith(FALLBACK) and name[len(FALLBACK):] in CHAT_TEMPLATE_NAMES): return []
-    known = name in axolotl_keys()['chat_templates']
-    why = "is one of axolotl's templates ftkit does not ship" if known else 'is not a template name'
-    return [f'{key}: {name!r} {why}; use tokenizer_default (the model\'s own template), one of: '
-            f'{", ".join(CHAT_TEMPLATE_NAMES)}, or chat_template_jinja']
+    if name in axolotl_keys()['chat_templates']: return []  # a model's own template: read from its tokenizer
+    return [f'{key}: {name!r} is not a template name; use tokenizer_default (the model\'s own template), '
+            f'one of: {", ".join(CHAT_TEMPLATE_NAMES)}, or chat_template_jinja']
 
 # %% ../nbs/04_config.ipynb #38bc3baa
 def read_yaml(path) -> dict:

@@ -23,7 +23,7 @@ import bisect, csv, hashlib, io, itertools, json, math, os, re, shutil, sys
 from collections import Counter
 from pathlib import Path
 import datasets
-from .config import DATASET_TYPES, FALLBACK, TRAIN_ON_EOS, Config, ConfigError
+from .config import DATASET_TYPES, FALLBACK, TRAIN_ON_EOS, Config, ConfigError, axolotl_keys
 from .files import Busy, Lock, atomic_write, crash_point, expand_path, move_aside, resolve_path
 
 # %% ../nbs/05_data.ipynb #5e971333
@@ -320,12 +320,14 @@ def chat_template_of(entry:dict, tok, where='datasets[0]') -> str:
         return jinja if _is_jinja(jinja) else _read_template(jinja, where)
     if name in CHAT_TEMPLATES: return CHAT_TEMPLATES[name]
     if _is_jinja(name): return name
-    if name == 'tokenizer_default' or is_chat_template_choice(name):
+    models_own = name in axolotl_keys()['chat_templates']  # axolotl's copy of a model's template
+    if name == 'tokenizer_default' or is_chat_template_choice(name) or models_own:
         own = getattr(tok, 'chat_template', None)
         if isinstance(own, dict): own = own.get('default')
         if own: return own
         if name.startswith(FALLBACK): return CHAT_TEMPLATES[name[len(FALLBACK):]]
-        raise ConfigError(f'{where}: the tokenizer has no chat template; set chat_template to one of '
+        asked = f'chat_template {name!r} is read from the model\'s tokenizer, and ' if models_own else ''
+        raise ConfigError(f'{where}: {asked}the tokenizer has no chat template; set chat_template to one of '
                           f'{", ".join(CHAT_TEMPLATES)}, or to jinja with chat_template_jinja')
     raise ConfigError(f'{where}.chat_template: {name!r} is not a template ftkit knows; use one of: '
                       f'{", ".join(CHAT_TEMPLATE_CHOICES)}')

@@ -7,17 +7,17 @@ Docs: https://ftkit.github.io/ftkit/pretrain.html.md"""
 # %% auto #0
 __all__ = ['DOMAINS', 'FIRST_NAMES', 'PLACES', 'THINGS', 'COLORS', 'DAYS', 'SYSTEMS', 'STORY_SYSTEMS', 'REQUEST_LABELS',
            'LIST_LABELS', 'ENTITY_WORDS', 'AGGS', 'TESTS', 'TEXT_TESTS', 'LESSONS', 'FACTS', 'CURRICULUM', 'SPECIALS',
-           'PIECES', 'BYTES', 'IGNORE', 'stdlib_files', 'docstrings', 'reference_topics', 'word_pool', 'held_out',
-           'sources', 'pieces', 'junk', 'general_ident', 'domain_ident', 'make_list', 'plural', 'matches', 'name_for',
-           'vary', 'prompt', 'ask_with_list', 'answer', 'lesson_pick', 'lesson_show', 'lesson_agg', 'lesson_where',
-           'lesson_present', 'lesson_top', 'lesson_fields', 'lesson_fields_literal', 'lesson_copy', 'value_for',
-           'lesson_record', 'lesson_story', 'prose_chunks', 'lesson_echo', 'lesson_copy_words', 'max_items_at',
-           'example', 'base_tokenizer', 'train_tokenizer', 'build_tokenizer', 'base_config', 'new_model', 'encode',
-           'example_pools', 'batches', 'collate', 'lr_at', 'greedy', 'lookup_accuracy', 'starting_point', 'evaluate',
-           'pretrain', 'sha256', 'run_record', 'model_card', 'audit', 'main', 'template_fragments', 'task_phrases',
-           'task_leaks']
+           'PIECES', 'BYTES', 'IGNORE', 'FUNCTION_WORDS', 'stdlib_files', 'docstrings', 'reference_topics', 'word_pool',
+           'held_out', 'sources', 'pieces', 'junk', 'general_ident', 'domain_ident', 'make_list', 'plural', 'matches',
+           'name_for', 'vary', 'prompt', 'ask_with_list', 'answer', 'lesson_pick', 'lesson_show', 'lesson_agg',
+           'lesson_where', 'lesson_present', 'lesson_top', 'lesson_fields', 'lesson_fields_literal', 'lesson_copy',
+           'value_for', 'lesson_record', 'lesson_story', 'prose_chunks', 'lesson_echo', 'lesson_copy_words',
+           'max_items_at', 'example', 'base_tokenizer', 'train_tokenizer', 'build_tokenizer', 'base_config',
+           'new_model', 'encode', 'example_pools', 'batches', 'collate', 'lr_at', 'greedy', 'lookup_accuracy',
+           'starting_point', 'evaluate', 'pretrain', 'sha256', 'run_record', 'model_card', 'audit', 'main',
+           'template_fragments', 'task_phrases', 'task_leaks']
 
-# %% ../nbs/93_pretrain.ipynb #a17032eb
+# %% ../nbs/93_pretrain.ipynb #8c988b71
 import ast, hashlib, json, math, random, re, sysconfig, time
 from collections import Counter
 from pathlib import Path
@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from .files import bundled
 
-# %% ../nbs/93_pretrain.ipynb #308ef408
+# %% ../nbs/93_pretrain.ipynb #7b784283
 DOMAINS = {
     'library': ('book author loan shelf reader chapter publisher series edition'.split(),
                 'title isbn pages genre year due_date first_name last_name language rating copies price '
@@ -83,7 +83,7 @@ THINGS = 'apples books coins shells stamps pencils cards marbles letters tickets
 COLORS = 'red blue green yellow black white orange purple brown grey'.split()
 DAYS = 'Monday Tuesday Wednesday Thursday Friday Saturday Sunday'.split()
 
-# %% ../nbs/93_pretrain.ipynb #b1ea6fcd
+# %% ../nbs/93_pretrain.ipynb #4616558a
 def stdlib_files():
     "The standard library's own .py files (no tests, no site-packages)."
     root, skip = Path(sysconfig.get_paths()['stdlib']), {'site-packages', 'test', 'tests', 'idle_test'}
@@ -115,14 +115,14 @@ def held_out(word):
     "True for about 1 word in 8: never used in training identifiers, kept to test copying unseen pieces."
     return int(hashlib.md5(word.encode()).hexdigest(), 16) % 8 == 0
 
-# %% ../nbs/93_pretrain.ipynb #d8986ed0
+# %% ../nbs/93_pretrain.ipynb #aa7a4d71
 def sources():
     "`(train_words, eval_words, prose)`: identifier words for training, held-out words, prose chunks."
     docs = docstrings() + reference_topics()
     words = word_pool(docs)
     return [w for w in words if not held_out(w)], [w for w in words if held_out(w)], prose_chunks(docs)
 
-# %% ../nbs/93_pretrain.ipynb #02d08325
+# %% ../nbs/93_pretrain.ipynb #0e261735
 def pieces(ident):
     "The word pieces of an identifier: `loan.due_date` -> ['loan', 'due', 'date']."
     return [p for p in re.split(r'[._]', ident) if p]
@@ -189,7 +189,7 @@ def vary(rng, ws):
         if len(ws[i]) <= 4: ws[i] = ws[i].upper()
     return ws
 
-# %% ../nbs/93_pretrain.ipynb #1f2237eb
+# %% ../nbs/93_pretrain.ipynb #e34dcf48
 SYSTEMS = [
     'You help people work with tables. Read the request and the list of fields, then answer in JSON.',
     'You are a careful assistant. Use only the names given in the list, copied exactly.',
@@ -218,7 +218,7 @@ def answer(obj):
     "A JSON answer, as the response turn writes it: a newline, then compact sorted JSON."
     return '\n' + json.dumps(obj, sort_keys=True)
 
-# %% ../nbs/93_pretrain.ipynb #e6dedc6c
+# %% ../nbs/93_pretrain.ipynb #08392aca
 ENTITY_WORDS = ['rows', 'records', 'entries', 'items']
 AGGS = {  # answer op: ways to ask for it
     'mean': ['average {a}', 'the mean {a}', 'typical {a}, on average'],
@@ -290,7 +290,7 @@ def lesson_top(rng, names, items, ent):
     req = req.format(k=k, e=ent, a=names[0], w=word)
     return req, {'sort': {'field': items[0], 'dir': 'down' if down else 'up'}, 'first': k}
 
-# %% ../nbs/93_pretrain.ipynb #b27f25b5
+# %% ../nbs/93_pretrain.ipynb #8a5df7c1
 LESSONS = [lesson_pick, lesson_show, lesson_agg, lesson_where, lesson_present, lesson_top]
 
 def lesson_fields(rng, words, max_items, literal=0.3):
@@ -307,7 +307,7 @@ def lesson_fields_literal(rng, words, max_items):
     "The same lessons, every field named literally: the answer copies text the request and list both hold."
     return lesson_fields(rng, words, max_items, literal=1.0)
 
-# %% ../nbs/93_pretrain.ipynb #97b5ddda
+# %% ../nbs/93_pretrain.ipynb #fe4f95f5
 def lesson_copy(rng, words, max_items):
     "Repeat a list exactly, or rewrite it as a JSON list."
     dom = rng.choice(list(DOMAINS))
@@ -340,7 +340,7 @@ def lesson_record(rng, words, max_items):
     q = rng.choice(['Keep only {a} and {b}, as JSON.', 'Return {a} and {b} as an object.'])
     return prompt(rng, text + q.format(a=names[0], b=names[1]), dom), answer({k: rec[k] for k in asked})
 
-# %% ../nbs/93_pretrain.ipynb #ded7c546
+# %% ../nbs/93_pretrain.ipynb #17195bcd
 FACTS = {  # fact sentence, question, answer slot
     'has': ('{p} has {n} {t}.', ['How many {t} does {p} have?'], 'n'),
     'lives': ('{p} lives in {c}.', ['Where does {p} live?', 'Who lives in {c}?'], 'c|p'),
@@ -367,7 +367,7 @@ def lesson_story(rng, words, max_items):
     if out[0] != '\n': out = '\n' + out
     return prompt(rng, f'\n\n{text}\n\nQuestion: {qs[i].format(**slots)}', 'story', STORY_SYSTEMS), out
 
-# %% ../nbs/93_pretrain.ipynb #557996e9
+# %% ../nbs/93_pretrain.ipynb #deb5e4c0
 def prose_chunks(docs, max_chars=700):
     "Docstrings cut at paragraph breaks into pieces of at most `max_chars` characters."
     out = []
@@ -394,7 +394,7 @@ def lesson_copy_words(rng, words, max_items):
     ask = rng.choice(['Repeat the list exactly.', 'Copy these names.', 'Say the list back.'])
     return prompt(rng, f'\n\n{ask}\n\n{items!r}', 'words'), '\n' + repr(items)
 
-# %% ../nbs/93_pretrain.ipynb #ffc9cf2b
+# %% ../nbs/93_pretrain.ipynb #4b99125c
 CURRICULUM = [  # (until this fraction of training, mixture of lessons)
     (0.1, {lesson_copy_words: 0.7, 'echo': 0.15, 'prose': 0.15}),
     (0.3, {lesson_copy: 0.3, lesson_fields_literal: 0.25, lesson_fields: 0.2, lesson_copy_words: 0.05,
@@ -415,7 +415,7 @@ def example(rng, words, prose, progress, curriculum=CURRICULUM):
     if kind == 'echo': return lesson_echo(rng, prose)
     return kind(rng, words, max_items_at(progress))
 
-# %% ../nbs/93_pretrain.ipynb #db2c7ea6
+# %% ../nbs/93_pretrain.ipynb #79646345
 SPECIALS = ['<unk>', '<s>', '</s>', '<pad>']
 PIECES = {  # a word, a digit, or a run of anything else (spaces, punctuation)
     'isolated': r'\p{L}+|\p{N}|[^\p{L}\p{N}]+',          # `.` and `_` are pieces of their own
@@ -447,14 +447,14 @@ def train_tokenizer(texts, vocab_size=4096, style='isolated'):
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<s>', eos_token='</s>', unk_token='<unk>',
                                    pad_token='<pad>', padding_side='right', add_bos_token=True)
 
-# %% ../nbs/93_pretrain.ipynb #c120a8b3
+# %% ../nbs/93_pretrain.ipynb #0dc633f5
 def build_tokenizer(words, prose, seed=0, n=30_000, vocab_size=4096, style='isolated'):
     "Train the tokenizer on the prose and `n` generated lessons (nothing else)."
     rng = random.Random(seed)
     lessons = [''.join(example(rng, words, prose, 1.0)) for _ in range(n)]
     return train_tokenizer(prose + lessons, vocab_size, style)
 
-# %% ../nbs/93_pretrain.ipynb #e9fa9960
+# %% ../nbs/93_pretrain.ipynb #0489f786
 def base_config(tok, hidden=128, layers=4, heads=4, kv_heads=2, mlp=3, max_len=1024, tied=True):
     "A `LlamaConfig` sized to `tok` (head size hidden/heads; MLP `mlp` times wider than the model)."
     return LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * mlp,
@@ -469,7 +469,7 @@ def new_model(cfg, seed=0):
     torch.manual_seed(seed)
     return LlamaForCausalLM(cfg)
 
-# %% ../nbs/93_pretrain.ipynb #a07fd53a
+# %% ../nbs/93_pretrain.ipynb #b2eff9f9
 IGNORE = -100
 
 def encode(tok, prompt, answer, max_len=512):
@@ -507,7 +507,7 @@ def lr_at(step, steps, lr, warmup):
     if step < warmup: return lr * (step + 1) / warmup
     return lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
 
-# %% ../nbs/93_pretrain.ipynb #0da70ee3
+# %% ../nbs/93_pretrain.ipynb #36b51388
 @torch.no_grad()
 def greedy(model, tok, prompts, max_new=80, bs=32):
     "Greedy answers (text) for prompt strings, as ftkit tokenizes prompts."
@@ -524,7 +524,7 @@ def lookup_accuracy(model, tok, words, n=100, max_items=16, seed=123, lesson=les
     model.train()
     return sum(o.strip() == a.strip() for o, (_, a) in zip(outs, tasks)) / n
 
-# %% ../nbs/93_pretrain.ipynb #9fb1faf3
+# %% ../nbs/93_pretrain.ipynb #07b9a439
 def starting_point(init, words, prose, seed, shape):
     "`(tokenizer, model)`: the saved run `init` to continue, else a tokenizer trained here, random weights."
     if init:
@@ -567,10 +567,10 @@ def pretrain(out, steps=6000, batch=16, lr=3e-3, warmup=200, seed=0, eval_every=
     model.save_pretrained(out)
     return model, tok, log
 
-# %% ../nbs/93_pretrain.ipynb #98223614
+# %% ../nbs/93_pretrain.ipynb #37e30a5d
 def sha256(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
-def run_record(out, log, command, threads, leaks) -> dict:
+def run_record(out, log, command, threads, leaks:dict) -> dict:
     "What a finished run in `out` was: its command, software, tokens, time, log, task leaks, file checksums."
     import platform, transformers
     files = ('model.safetensors', 'tokenizer.json')
@@ -579,6 +579,13 @@ def run_record(out, log, command, threads, leaks) -> dict:
                 secs=log[-1]['secs'], log=log, leaks=leaks, sha256={f: sha256(Path(out)/f) for f in files})
 
 def _rates(r): return f"{r['seen']:.0%} | {r['unseen']:.0%} | {r['copy']:.0%}"
+
+def _leak_line(leaks:dict) -> str:
+    "What `python -m ftkit.pretrain --audit` found, as a clause of the model card."
+    if not leaks: return '`python -m ftkit.pretrain --audit` finds nothing the task has'
+    found = ', '.join(f"'{k.split(': ', 1)[-1]}' ({n})" for k, n in leaks.items())
+    return (f'`python -m ftkit.pretrain --audit` finds only short fragments of its question templates that are '
+            f'also ordinary English: {found}')
 
 def model_card(record) -> str:
     "The model card of a pretraining run's `record`."
@@ -592,8 +599,8 @@ JSON; it knows no Honeycomb query. Not a general-purpose model.
 - **Data**: {last['tokens']:,} tokens ({record['steps']:,} steps of 16 examples) of a generated corpus: the
   docstrings and reference pages of Python {record['python']}'s standard library (PSF licence), and lessons made
   by rules over hand-written vocabularies (copy a list, name fields of a list in JSON, look up a record, answer
-  a question about a few facts). Nothing from ftkit's Honeycomb generator, its columns or its test split:
-  `python -m ftkit.pretrain --audit` finds {record['leaks']} leaks in it.
+  a question about a few facts). Nothing from ftkit's Honeycomb generator, its columns or its test split;
+  {_leak_line(record['leaks'])}.
 - **Training**: {record['steps']:,} steps, AdamW, learning rate 3e-3 with 200 warmup steps and a cosine decay,
   {record['secs'] / 60:.0f} minutes on {record['threads']} CPU threads (torch {record['torch']}).
 - **Loss** of the last batch: {last['loss']} (a batch's loss moves with its mix of lessons); every 1,000 steps,
@@ -613,16 +620,16 @@ The run is seeded: the same command draws the same lessons in the same order fro
 model.safetensors sha256: `{record['sha256']['model.safetensors']}`
 """
 
-# %% ../nbs/93_pretrain.ipynb #cad522ee
+# %% ../nbs/93_pretrain.ipynb #ff532da5
 def audit(steps=6000, batch=16, seed=0) -> Counter:
     "Task leaks in every example a run of `steps` x `batch` trains on (the prose and the lessons)."
     words, eval_words, prose = sources()
     texts = [''.join(e) for exs, _ in example_pools(words, prose, seed, steps, batch) for e in exs]
     rows = [json.loads(line) for line in bundled('ftkit:honeycomb/test.jsonl').read_text().splitlines()]
     questions = [re.search(r'NLQ: "(.*)"', r['conversations'][1]['value'])[1] for r in rows]
-    return task_leaks(texts, questions)
+    return task_leaks(texts, questions, english=set(words + eval_words))
 
-# %% ../nbs/93_pretrain.ipynb #0d4a15f2
+# %% ../nbs/93_pretrain.ipynb #d8a6d26c
 def main(argv=None):
     "`python -m ftkit.pretrain --out DIR`: pretrain, then write the run's record and model card into DIR."
     import argparse, shlex, sys
@@ -652,16 +659,17 @@ def main(argv=None):
     model, tok, log = pretrain(args.out, args.steps, args.batch, args.lr, args.warmup, args.seed,
                                args.eval_every, args.init, **shape)
     command = 'python -m ftkit.pretrain ' + shlex.join(sys.argv[1:] if argv is None else argv)
-    leaks = sum(audit(args.steps, args.batch, args.seed).values())
+    leaks = dict(audit(args.steps, args.batch, args.seed).most_common())
     record = run_record(args.out, log, command, args.threads, leaks)
     (Path(args.out)/'pretrain_run.json').write_text(json.dumps(record, indent=1))
     (Path(args.out)/'README.md').write_text(model_card(record))
 
-if __name__ == '__main__': main()
+# %% ../nbs/93_pretrain.ipynb #5d4ea7c2
+FUNCTION_WORDS = set('a an and are as at be by for from how in is it many much of on or per the to was what which '
+                     'with'.split())
 
-# %% ../nbs/93_pretrain.ipynb #f64e26fb
 def template_fragments(module) -> list:
-    "Fixed text (2+ words) between the slots of every question template in the generator `module`'s source."
+    "Fixed text (2+ words, not only function words) between the slots of the question templates in `module`."
     import inspect
     frags = set()
     for node in ast.walk(ast.parse(inspect.getsource(module))):
@@ -669,7 +677,12 @@ def template_fragments(module) -> list:
             frags |= {v.value.strip() for v in node.values if isinstance(v, ast.Constant)}
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and '{}' in node.value:
             frags |= {p.strip() for p in node.value.split('{}')}
-    return sorted(f for f in frags if len(f.split()) >= 2 and f.replace(' ', '').isalpha())
+    return sorted(f for f in frags if _distinctive(f))
+
+def _distinctive(fragment) -> bool:
+    "Two or more words, letters only, and not only function words."
+    words = fragment.lower().split()
+    return len(words) >= 2 and fragment.replace(' ', '').isalpha() and bool(set(words) - FUNCTION_WORDS)
 
 def task_phrases() -> dict:
     "The Honeycomb generator's phrases, by what they are: templates, services, percentiles, times, system."
@@ -682,8 +695,8 @@ def task_phrases() -> dict:
     out['NLQ label'] = 'NLQ'
     return out
 
-def task_leaks(texts, questions) -> Counter:
-    "How often `texts` hold a Honeycomb column, phrase, or one of the held-out `questions`."
+def task_leaks(texts, questions, english=frozenset()) -> Counter:
+    "How often `texts` hold a Honeycomb column (one-word ones unless in `english`), phrase, or test question."
     import ftkit.synth as hc
     blob = '\n'.join(texts)
     idents = Counter(re.findall(r'[A-Za-z0-9_.]+', blob))
@@ -691,10 +704,13 @@ def task_leaks(texts, questions) -> Counter:
     low, found = blob.lower(), Counter()
     for col in hc.all_columns():
         if re.search(r'[._]', col) and idents[col]: found[f'column: {col}'] = idents[col]
-        elif not re.search(r'[._]', col) and quoted[col]: found[f'one-word column as item: {col}'] = quoted[col]
+        elif col not in english and quoted[col]: found[f'one-word column as item: {col}'] = quoted[col]
     for name, phrase in task_phrases().items():
         hits = len(re.findall(rf'\b{re.escape(phrase.lower())}\b', low))
         if hits: found[name] = hits
     for q in questions:
         if q in blob: found[f'test question: {q}'] += 1
     return found
+
+# %% ../nbs/93_pretrain.ipynb #4237d0e9
+if __name__ == '__main__': main()

@@ -31,9 +31,9 @@ ROWS = [json.loads(l) for l in Path(resolve_path('ftkit:honeycomb/train.jsonl'))
 
 @functools.cache
 def tokenizer(name):
-    "The bundled tokenizer with the special tokens of template `name`."
+    "The bundled SentencePiece-style tokenizer (ftkit:tiny-llama's, like Mistral's) with template `name`'s tokens."
     bos, eos, extra = SPECIALS[name]
-    tok = load_tokenizer(load_config(QUICK))
+    tok = load_tokenizer(load_config(QUICK, base_model='ftkit:tiny-llama'))
     tok.add_special_tokens({'bos_token': bos, 'eos_token': eos, 'additional_special_tokens': extra})
     return tok
 

@@ -6,11 +6,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 def quickstart_output() -> str:
-    "The first code block after the README's Quickstart heading that is not a shell command."
+    "The first code block without a language (the printed output) after the README's Quickstart heading."
     text = (ROOT/'README.md').read_text()
     section = text[text.index('## Quickstart'):]
-    blocks = re.findall(r'```\n(.*?)```', section, re.S)
-    return blocks[0]
+    blocks = re.findall(r'^```(\w*)\n(.*?)^```$', section, re.S | re.M)
+    return next(body for lang, body in blocks if not lang)
 
 def test_lines_have_the_format_ftkit_prints():
     out = quickstart_output()
