@@ -121,8 +121,10 @@ def cmd_preprocess(config:str,                  # YAML config
     from ftkit.data import clear_cache as clear, pack_dataset, packing_summary, prepare_dataset
     from ftkit.masks import check_gotchas, format_gotchas, print_examples
     cfg = read_config(config, overrides)
-    if clear_cache and not cfg.dataset_prepared_path: print('--clear-cache: nothing to clear (no dataset_prepared_path)')
-    elif clear_cache: print(f'removed {clear(cfg.dataset_prepared_path)} prepared datasets from {cfg.dataset_prepared_path}')
+    if clear_cache and not cfg.dataset_prepared_path:
+        print('--clear-cache: nothing to clear (no dataset_prepared_path)')
+    elif clear_cache:
+        print(f'removed {clear(cfg.dataset_prepared_path)} prepared datasets from {cfg.dataset_prepared_path}')
     tok = load_tokenizer(cfg)
     ds, _ = prepare_dataset(cfg, tok, pack=False)
     lens = [len(x) for x in ds['input_ids']]
@@ -176,13 +178,14 @@ def cmd_train(config:str,            # YAML config
     cases = None
     if cfg.test_datasets and not no_eval and rank == 0:
         cases, skipped = eval_cases(cfg, load_tokenizer(cfg), limit)
-        if not cases: print(f'note: test_datasets has no Honeycomb rows ({dict(skipped)}); no Level-1 evals after training')
+        if not cases:
+            print(f'note: test_datasets has no Honeycomb rows ({dict(skipped)}); no Level-1 evals after training')
     callbacks = [level1_callback(cfg, cases)] if cases and cfg.level1_eval_rows else []
     base = BaseReport(cases, cfg.max_new_tokens) if cases and not no_base_eval else None
     trainer = train(cfg, resume=resume, overwrite=overwrite, callbacks=[*callbacks, *filter(None, [base])])
     if size > 1:  # the Trainer's own view of the world, not just the launcher's environment
-        print(f'rank {trainer.args.process_index} of {trainer.args.world_size}: weights {param_checksum(trainer.model)}',
-              flush=True)
+        rank_of = f'rank {trainer.args.process_index} of {trainer.args.world_size}'
+        print(f'{rank_of}: weights {param_checksum(trainer.model)}', flush=True)
     if rank: return
     losses = [h['loss'] for h in trainer.state.log_history if 'loss' in h]
     print(f'trained {trainer.state.global_step} steps in {time.time() - t0:.0f}s; final loss {losses[-1]:.3f}; '
@@ -218,7 +221,8 @@ def launch_run(cfg, config, n, launcher, launcher_args, overrides, resume, overw
     "Claim `cfg.output_dir` here, then run `ftkit train` in `n` processes that know it is claimed."
     from ftkit.distributed import launch
     from ftkit.train import claim_output_dir
-    flags = [f for f, on in [('--resume', resume), ('--no-eval', no_eval)] if on] + (['--limit', str(limit)] if limit else [])
+    flags = [f for f, on in [('--resume', resume), ('--no-eval', no_eval)] if on]
+    if limit: flags += ['--limit', str(limit)]
     with claim_output_dir(cfg, resume, overwrite):
         env = {'FTKIT_CLAIMED': str(Path(cfg.output_dir).resolve())}
         return launch(config, n, [*flags, *as_options(overrides)], launcher, launcher_args, env)
@@ -288,7 +292,8 @@ def cmd_inference(config:str,                 # YAML config of the run
         rows = [json.loads(l) for l in Path(input_).read_text().splitlines() if l.strip()]
         human = lambda r: [*system_turns(ds), {'from': 'human', 'value': r['prompt']}]
         turns = [r['conversations'][:-1] if 'conversations' in r else human(r) for r in rows]
-        prompts = [row_prompt(tok, r, ds) if 'conversations' in r else chat_prompt(tok, t, ds) for r, t in zip(rows, turns)]
+        prompts = [row_prompt(tok, r, ds) if 'conversations' in r else chat_prompt(tok, t, ds)
+                   for r, t in zip(rows, turns)]
         if rows and (w := prompt_warning(tok, prompts[0], turns[0], ds)): print(w, file=sys.stderr)
         outs = generate(model, tok, prompts, cfg.max_new_tokens)
         text = ''.join(json.dumps({**r, 'output': o}) + '\n' for r, o in zip(rows, outs))

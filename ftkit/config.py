@@ -156,8 +156,8 @@ class Config:
 
 # %% ../nbs/04_config.ipynb #466e8ae7
 DATASET_TYPES = ('sharegpt', 'alpaca', 'completion', 'chat_template')
-CHAT_TEMPLATE_NAMES = ('alpaca', 'chatml', 'gemma', 'gemma3', 'llama3', 'mistral_v1', 'mistral_v2v3', 'mistral_v3_tekken',
-                       'phi_3', 'phi_35', 'qwen_25')  # the formats ftkit ships a template for (see `05_data`)
+CHAT_TEMPLATE_NAMES = ('alpaca', 'chatml', 'gemma', 'gemma3', 'llama3', 'mistral_v1', 'mistral_v2v3',
+                       'mistral_v3_tekken', 'phi_3', 'phi_35', 'qwen_25')  # ftkit ships their templates (`05_data`)
 FALLBACK = 'tokenizer_default_fallback_'              # + a name: the tokenizer's own template, else that one
 TRAIN_ON_EOS = ('turn', 'last', 'all', 'none')        # which turn terminators train: after each answer, ...
 DATASET_KEYS = {  # key: the types its value may have
@@ -232,7 +232,8 @@ REASONS = dict(
     merge="an option of axolotl's merge-lora command: use `ftkit merge-lora`")
 _ignore = lambda reason, keys: dict.fromkeys(keys.split(), reason)
 IGNORED = {
-    **_ignore('logging', 'wandb_watch wandb_log_model wandb_run_id wandb_mode use_wandb use_mlflow mlflow_experiment_name '
+    **_ignore('logging', 'wandb_watch wandb_log_model wandb_run_id wandb_mode use_wandb use_mlflow '
+              'mlflow_experiment_name '
               'mlflow_run_name mlflow_tracking_uri hf_mlflow_log_artifacts use_comet comet_api_key comet_workspace '
               'comet_project_name comet_experiment_key comet_mode comet_online comet_experiment_config use_trackio '
               'trackio_project_name trackio_run_name trackio_space_id use_otel_metrics otel_metrics_host '
@@ -360,9 +361,9 @@ def _renamed(d:dict, notes:list) -> dict:
     return out
 
 # %% ../nbs/04_config.ipynb #b35c9d3d
-AT_LEAST_1 = ('sequence_len', 'micro_batch_size', 'gradient_accumulation_steps', 'lora_r', 'max_new_tokens', 'max_steps',
-              'logging_steps', 'save_total_limit', 'batch_size', 'eval_batch_size', 'early_stopping_patience',
-              'loss_watchdog_patience', 'min_sample_len')
+AT_LEAST_1 = ('sequence_len', 'micro_batch_size', 'gradient_accumulation_steps', 'lora_r', 'max_new_tokens',
+              'max_steps', 'logging_steps', 'save_total_limit', 'batch_size', 'eval_batch_size',
+              'early_stopping_patience', 'loss_watchdog_patience', 'min_sample_len')
 POSITIVE = ('learning_rate', 'num_epochs', 'lora_alpha', 'save_steps', 'eval_steps', 'loss_watchdog_threshold')
 AT_LEAST_0 = ('warmup_steps', 'weight_decay', 'max_grad_norm', 'val_set_size', 'adam_epsilon', 'neftune_noise_alpha',
               'seed', 'data_seed')
@@ -498,7 +499,8 @@ def path_errors(c:Config) -> list:
         except OSError: pass
     if c.lora_model_dir: out.append(_path_error('lora_model_dir', c.lora_model_dir, 'adapter_config.json'))
     if c.resume_from_checkpoint: out.append(_path_error('resume_from_checkpoint', c.resume_from_checkpoint))
-    if c.tokenizer_config and _local(c.tokenizer_config): out.append(_path_error('tokenizer_config', c.tokenizer_config))
+    if c.tokenizer_config and _local(c.tokenizer_config):
+        out.append(_path_error('tokenizer_config', c.tokenizer_config))
     return [e for e in out if e]
 
 # %% ../nbs/04_config.ipynb #ff8b44e0
@@ -517,7 +519,8 @@ def dataset_errors(i, entry, where='datasets') -> list:
             out.append(f"{where}[{i}]: unknown key '{k}'" + (f"; did you mean '{hint}'?" if hint else ''))
     for k in ('path', 'type'):
         if entry.get(k) is None:
-            out.append(f'{where}[{i}]: missing `{k}`' + (f'; use one of: {", ".join(DATASET_TYPES)}' if k == 'type' else ''))
+            hint = f'; use one of: {", ".join(DATASET_TYPES)}' if k == 'type' else ''
+            out.append(f'{where}[{i}]: missing `{k}`{hint}')
     t = entry.get('type')
     if isinstance(t, str) and t not in DATASET_TYPES:
         out.append(f'{where}[{i}].type: {t!r} is not allowed; use one of: {", ".join(DATASET_TYPES)}')
@@ -616,7 +619,8 @@ def check_config(src, **overrides) -> Checked:
             except ConfigError as e: errors.append(str(e))
         elif kind == 'ignored': ignored[k] = note
         elif kind == 'refused' and v not in (False, [], {}, _axolotl_default(k)):
-            what = f"does not do {note} (axolotl's {k})" if note else f"does not support axolotl's {k} (it changes training)"
+            what = f"does not do {note} (axolotl's {k})"
+            if not note: what = f"does not support axolotl's {k} (it changes training)"
             errors.append(f'{k}: ftkit {what}; remove it, or train this config with axolotl')
         elif kind == 'unknown': errors.append(f"unknown key '{k}'" + (f"; did you mean '{note}'?" if note else
                                               ': neither ftkit nor axolotl has it (a typo?)'))

@@ -31,7 +31,8 @@ def debug_settings(cfg:Config, given=()) -> tuple:
         change('tokenizer_config', cfg.tokenizer_config or cfg.base_model, 'your tokenizer, your template')
         change('base_model', DEBUG_MODEL, 'a tiny model finds the same bugs in seconds')
     change('datasets', _first_rows(cfg.datasets, DEBUG_ROWS), f'the first {DEBUG_ROWS} rows')
-    if cfg.test_datasets: change('test_datasets', _first_rows(cfg.test_datasets, DEBUG_TEST_ROWS), 'a few held-out rows')
+    if cfg.test_datasets:
+        change('test_datasets', _first_rows(cfg.test_datasets, DEBUG_TEST_ROWS), 'a few held-out rows')
     change('max_steps', DEBUG_STEPS)
     change('val_set_size', min(cfg.val_set_size, 4) if cfg.val_set_size else 0.0)
     change('logging_steps', 1)

@@ -32,7 +32,8 @@ def launch_command(config, n:int, extra=(), launcher='accelerate', launcher_args
         return [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc-per-node={n}', *launcher_args,
                 *train]
     mine = '--config_file' in launcher_args or user_accelerate_config()
-    defaults = [] if mine else ['--multi_gpu', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no']
+    defaults = ['--multi_gpu', '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no']
+    if mine: defaults = []
     return [sys.executable, '-m', 'accelerate.commands.launch', *defaults, '--num_processes', str(n), *launcher_args,
             *train]
 
@@ -152,7 +153,8 @@ def memory_per_strategy(model, num_gpus=8, ax=None, **kw):
         vals = [e.breakdown.get(part, 0) for e in est.values()]
         ax.bar(list(est), vals, bottom=bottom, label=part)
         bottom = [b + v for b, v in zip(bottom, vals)]
-    for i, e in enumerate(est.values()): ax.text(i, e.peak_allocated_gib, f'{e.peak_allocated_gib:.0f}', ha='center', va='bottom')
+    for i, e in enumerate(est.values()):
+        ax.text(i, e.peak_allocated_gib, f'{e.peak_allocated_gib:.0f}', ha='center', va='bottom')
     ax.axhline(80, color='grey', ls='--', lw=0.8)
     ax.text(len(est) - 0.5, 80, '80 GB GPU', fontsize=8, ha='right', va='bottom')
     ax.set(ylabel=f'GiB per GPU ({num_gpus} GPUs)', title=f'{model}: peak memory per GPU')

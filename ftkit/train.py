@@ -23,7 +23,8 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
-from transformers import (DataCollatorForSeq2Seq, ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
+from transformers import (DataCollatorForSeq2Seq, ProgressCallback, Trainer, TrainerCallback, TrainingArguments,
+                          set_seed)
 
 # %% ../nbs/07_train.ipynb #c604a17f
 SAVING, DONE = 'ftkit_saving', 'ftkit_checkpoint.json'
@@ -214,10 +215,12 @@ def _estimate(cfg, model):
 def oom_message(cfg:Config, model=None):
     "One line: out of memory, the estimate, and concrete fixes for `cfg`."
     mb, ga, fixes = cfg.micro_batch_size, cfg.gradient_accumulation_steps, []
-    if mb > 1: fixes.append(f'micro_batch_size: {mb // 2} with gradient_accumulation_steps: {ga * 2} (same effective batch)')
+    if mb > 1:
+        fixes.append(f'micro_batch_size: {mb // 2} with gradient_accumulation_steps: {ga * 2} (same effective batch)')
     if not cfg.gradient_checkpointing: fixes.append('gradient_checkpointing: true')
     if cfg.adapter != 'qlora': fixes.append('adapter: qlora with load_in_4bit: true')
-    if cfg.optimizer in ('adamw_torch', 'adamw_torch_fused') and cfg.adapter != 'qlora': fixes.append('optimizer: adamw_bnb_8bit')
+    if cfg.optimizer in ('adamw_torch', 'adamw_torch_fused') and cfg.adapter != 'qlora':
+        fixes.append('optimizer: adamw_bnb_8bit')
     if cfg.sequence_len > 256: fixes.append(f'sequence_len: {cfg.sequence_len // 2} (drops or truncates longer rows)')
     est = _estimate(cfg, model) if model is not None else ''
     return f'out of GPU memory{est}; try: ' + '; '.join(fixes or ['a GPU with more memory'])
@@ -294,7 +297,8 @@ def check_optimizer(cfg:Config):
         opt = cls([p], **kw); p.grad = torch.ones_like(p); opt.step()
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f'optimizer: {cfg.optimizer!r} cannot run on {args.device.type} here ({msg[:120]}); use adamw_torch') from None
+        raise ConfigError(f'optimizer: {cfg.optimizer!r} cannot run on {args.device.type} here ({msg[:120]}); '
+                          'use adamw_torch') from None
 
 # %% ../nbs/07_train.ipynb #4ff69bb0
 def _steps_per_epoch(cfg, n_rows):
@@ -327,7 +331,8 @@ def _precision(cfg) -> dict:
 def _schedule(cfg, total_steps) -> dict:
     "Scheduler, its arguments and the warmup for a run of `total_steps` optimizer steps."
     name, kw = cfg.lr_scheduler, dict(cfg.lr_scheduler_kwargs or {})
-    if cfg.cosine_min_lr_ratio is not None: name, kw = 'cosine_with_min_lr', {**kw, 'min_lr_rate': cfg.cosine_min_lr_ratio}
+    if cfg.cosine_min_lr_ratio is not None:
+        name, kw = 'cosine_with_min_lr', {**kw, 'min_lr_rate': cfg.cosine_min_lr_ratio}
     if cfg.warmup_steps is not None: warmup = cfg.warmup_steps
     elif cfg.warmup_ratio is not None: warmup = cfg.warmup_ratio       # a float below 1: a fraction of all steps
     else: warmup = min(int(0.03 * total_steps), 100)                    # axolotl's default
@@ -350,7 +355,8 @@ def training_args(cfg:Config, n_rows:int, has_eval=False) -> TrainingArguments:
     eval_strategy = (cfg.eval_strategy or ('steps' if eval_every else 'epoch')) if has_eval else 'no'
     checkpointing = {'use_reentrant': False, **(cfg.gradient_checkpointing_kwargs or {})}
     return TrainingArguments(
-        output_dir=cfg.output_dir, seed=cfg.seed, data_seed=cfg.data_seed or cfg.seed, use_cpu=not torch.cuda.is_available(),
+        output_dir=cfg.output_dir, seed=cfg.seed, data_seed=cfg.data_seed or cfg.seed,
+        use_cpu=not torch.cuda.is_available(),
         per_device_train_batch_size=cfg.micro_batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size or cfg.micro_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps, auto_find_batch_size=cfg.auto_find_batch_size,
@@ -391,7 +397,8 @@ def progress_line(step, max_steps, logs, tok_s, eta_s):
     "One human-readable line for a Trainer log."
     if 'eval_loss' in logs: return f'step {step}/{max_steps} | eval loss {logs["eval_loss"]:.4f}'
     if 'level1_pass_rate' in logs:
-        return f'step {step}/{max_steps} | Level-1 pass {logs["level1_pass_rate"]:.0%} on {logs["level1_rows"]} held-out rows'
+        rate, rows = logs['level1_pass_rate'], logs['level1_rows']
+        return f'step {step}/{max_steps} | Level-1 pass {rate:.0%} on {rows} held-out rows'
     if 'loss' not in logs: return None
     return (f'step {step}/{max_steps} | loss {logs["loss"]:.4f} | lr {logs.get("learning_rate", 0):.2e} | '
             f'{tok_s:,.0f} tok/s | eta {_hms(eta_s)}')
@@ -468,7 +475,8 @@ def make_trainer(cfg:Config, model, tok, train_ds, val_ds=None, callbacks=(), fi
     from transformers import EarlyStoppingCallback
     from transformers.utils.notebook import NotebookProgressCallback
     extra = [CheckpointGuard(fingerprint, cfg.save_total_limit)]
-    if cfg.early_stopping_patience and val_ds is not None: extra.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    if cfg.early_stopping_patience and val_ds is not None:
+        extra.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     if cfg.loss_watchdog_threshold: extra.append(LossWatchdog(cfg.loss_watchdog_threshold, cfg.loss_watchdog_patience))
     pad = PackedCollator(tok) if cfg.sample_packing else collator(tok)
     t = Trainer(model=model, args=training_args(cfg, len(train_ds), val_ds is not None), train_dataset=train_ds,

@@ -40,7 +40,7 @@ def test_train_infer_eval_end_to_end(tmp_path):
               '--output_dir', str(out), '--limit', '16', '--max_new_tokens', '48', cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'Level-1 pass rate' in r.stdout and 'final loss' in r.stdout
-    for f in ('model.safetensors', 'loss.png', 'eval_report.limit-16.json', 'eval_predictions.limit-16.jsonl',
+    for f in ('adapter_model.safetensors', 'loss.png', 'eval_report.limit-16.json', 'eval_predictions.limit-16.jsonl',
               'checkpoint-30'):
         assert (out/f).exists(), f
     rep = json.loads((out/'eval_report.limit-16.json').read_text())

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = str(ROOT/'examples'/'honeycomb-tiny.yml')
 ENV = {**os.environ, 'MPLBACKEND': 'Agg', 'OMP_NUM_THREADS': '1', 'HF_HUB_OFFLINE': '1'}
 SHORT = ['--max_steps', '4', '--micro_batch_size', '4', '--val_set_size', '0', '--logging_steps', '2',
-         '--no-group-by-length', '--warmup_steps', '0', '--learning_rate', '1e-3']
+         '--no-group-by-length', '--warmup_steps', '0', '--learning_rate', '1e-3',
+         '--adapter', 'null']  # full fine-tunes: every weight is compared
 
 def ftkit(*args, cwd, timeout=900):
     return subprocess.run([sys.executable, '-m', 'ftkit.cli', *args], cwd=cwd, capture_output=True, text=True, env=ENV,

@@ -3,7 +3,8 @@ them: messy input lines, an output path that is taken, and judges that echo keys
 import json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
-from test_critic_http import KEY, URL_KEY, Server, cache_text, closed_port, echo_auth, leaks, reply
+from test_critic_http import (KEY, URL_KEY, cache_text, closed_port, echo_auth, leaks, reply,
+                              server)  # the fixture
 from ftkit.critic import Critic, JudgeError, OpenAIJudge, RuleJudge
 from ftkit.curate import curate
 from ftkit.evals import check_rows
@@ -89,13 +90,6 @@ def test_course_sample_passes_level1_and_curation(tmp_path):
     assert [s['n_out'] for s in log.steps] == [100, 100, 99, 99, 99, 99, 99]
     assert log.steps[2]['reasons'] == {'too simple (<3)': 1}
     assert [ex['nlq'] for ex, *_ in log.removed['complexity']] == ['Display traces from the past five minutes']
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
 
 def judge_args(url):
     return ['--judge', 'judge', '--base-url', url, '--key-env', 'FTKIT_TEST_KEY']

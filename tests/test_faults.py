@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = str(ROOT/'examples'/'honeycomb-tiny.yml')
+QUICK = str(ROOT/'examples'/'honeycomb-tiny-scratch.yml')  # a full fine-tune: whole weights to compare
 RUN = ['--max_steps', '8', '--save_steps', '2', '--save_total_limit', '2', '--micro_batch_size', '4',
        '--val_set_size', '0', '--logging_steps', '2', '--warmup_steps', '2', '--no-eval']
 ENV = {**os.environ, 'MPLBACKEND': 'Agg', 'HF_HUB_OFFLINE': '1', 'OMP_NUM_THREADS': '1'}

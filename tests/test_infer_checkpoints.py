@@ -33,7 +33,7 @@ def test_fsdp_checkpoint_of_two_processes(tmp_path, capsys):
     r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=ENV, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     full = torch.load(out/'full.pt')
-    cfg = load_config(QUICK, output_dir=str(tmp_path/'run'))
+    cfg = load_config(QUICK, adapter=None, output_dir=str(tmp_path/'run'))  # fsdp_cpu.py trains the whole model
     whole = load_model(cfg)
     whole.load_state_dict(full)
     model, _ = load_trained(cfg, out)
@@ -43,7 +43,7 @@ def test_fsdp_checkpoint_of_two_processes(tmp_path, capsys):
     load_trained(cfg, out)
     assert 'gathering' not in capsys.readouterr().err and gathered_dir(out).stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match='no adapter in'): merge_adapter(cfg, out)
-    ask = ['inference', QUICK, '--lora-model-dir', str(out), '--prompt', 'slowest routes',
+    ask = ['inference', QUICK, '--adapter', 'null', '--lora-model-dir', str(out), '--prompt', 'slowest routes',
            '--max_new_tokens', '4']
     r = subprocess.run([sys.executable, '-m', 'ftkit.cli', *ask], cwd=tmp_path, capture_output=True,
                        text=True, env={**ENV, 'FTKIT_CACHE': os.environ['FTKIT_CACHE']}, timeout=600)

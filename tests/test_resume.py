@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = str(ROOT/'examples'/'honeycomb-tiny.yml')
+QUICK = str(ROOT/'examples'/'honeycomb-tiny-scratch.yml')  # a full fine-tune: whole weights to compare
 ARGS = ['--max_steps', '60', '--save_steps', '10', '--save_total_limit', '2', '--micro_batch_size', '4',
         '--val_set_size', '0', '--logging_steps', '10', '--warmup_steps', '5', '--no-eval']
 ENV = {**os.environ, 'MPLBACKEND': 'Agg', 'HF_HUB_OFFLINE': '1'}
