@@ -170,7 +170,8 @@ def cmd_train(config:str,            # YAML config
     if debug_run: cfg, num_processes = debug_config(config, cfg, overrides), 1
     from ftkit.distributed import check_world, launch, param_checksum
     if num_processes > 1: return launch_run(cfg, config, num_processes, launcher, launcher_args, overrides,
-                                            resume=resume, overwrite=overwrite, no_eval=no_eval, limit=limit)
+                                            resume=resume, overwrite=overwrite, no_eval=no_eval, limit=limit,
+                                            no_base_eval=no_base_eval)
     from ftkit.evals import BaseReport, eval_cases
     from ftkit.models import load_tokenizer
     from ftkit.train import train
@@ -217,11 +218,13 @@ def debug_config(config, cfg, overrides) -> Config:
     print_examples(prepare_dataset(debug, tok, pack=False)[0], tok, n=2)
     return debug
 
-def launch_run(cfg, config, n, launcher, launcher_args, overrides, resume, overwrite, no_eval, limit) -> int:
+def launch_run(cfg, config, n, launcher, launcher_args, overrides, resume, overwrite, no_eval, limit,
+               no_base_eval=False) -> int:
     "Claim `cfg.output_dir` here, then run `ftkit train` in `n` processes that know it is claimed."
     from ftkit.distributed import launch
     from ftkit.train import claim_output_dir
-    flags = [f for f, on in [('--resume', resume), ('--no-eval', no_eval)] if on]
+    asked = [('--resume', resume), ('--no-eval', no_eval), ('--no-base-eval', no_base_eval)]
+    flags = [f for f, on in asked if on]
     if limit: flags += ['--limit', str(limit)]
     with claim_output_dir(cfg, resume, overwrite):
         env = {'FTKIT_CLAIMED': str(Path(cfg.output_dir).resolve())}

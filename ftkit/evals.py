@@ -372,12 +372,16 @@ class Level1Progress(TrainerCallback):
         self.cases, self.every, self.max_new_tokens = cases[:rows], every, max_new_tokens
         self.trainer, self.seconds = None, 0.0
 
-    def _check(self, model, tok, step):
+    def _check(self, model, tok, state):
         t0, was_training = time.time(), model.training
         rep, _ = run_evals(model.eval(), tok, self.cases, self.max_new_tokens, progress=False)
         if was_training: model.train()
         self.seconds += time.time() - t0
-        self.trainer.log({'level1_pass_rate': rep['pass_rate'], 'level1_rows': rep['n']})
+        if self.trainer.args.world_size == 1:
+            self.trainer.log({'level1_pass_rate': rep['pass_rate'], 'level1_rows': rep['n']})
+        else:  # only rank 0 checks, and a log through the Trainer on one rank alone stalls the others
+            print(f"step {state.global_step}/{state.max_steps} | Level-1 pass {rep['pass_rate']:.0%} on "
+                  f"{rep['n']} held-out rows", flush=True)
 
     def on_train_begin(self, args, state, control, **kw):
         if self.every is None: self.every = max(1, state.max_steps // 10)
@@ -385,7 +389,7 @@ class Level1Progress(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, processing_class=None, **kw):
         due = state.global_step % self.every == 0 or state.global_step >= state.max_steps
         if due and state.is_world_process_zero and self.trainer is not None:
-            self._check(model, processing_class, state.global_step)
+            self._check(model, processing_class, state)
 
 # %% ../nbs/09_evals.ipynb #40ad4e1e
 class BaseReport(TrainerCallback):

@@ -473,6 +473,7 @@ class LossWatchdog(TrainerCallback):
 def make_trainer(cfg:Config, model, tok, train_ds, val_ds=None, callbacks=(), fingerprint=None):
     "A `Trainer` for `cfg` with ftkit's progress line, checkpoint guard and the callbacks the config asks for."
     from transformers import EarlyStoppingCallback
+    from transformers import PrinterCallback
     from transformers.utils.notebook import NotebookProgressCallback
     extra = [CheckpointGuard(fingerprint, cfg.save_total_limit)]
     if cfg.early_stopping_patience and val_ds is not None:
@@ -481,7 +482,7 @@ def make_trainer(cfg:Config, model, tok, train_ds, val_ds=None, callbacks=(), fi
     pad = PackedCollator(tok) if cfg.sample_packing else collator(tok)
     t = Trainer(model=model, args=training_args(cfg, len(train_ds), val_ds is not None), train_dataset=train_ds,
                 eval_dataset=val_ds, data_collator=pad, processing_class=tok, callbacks=[*extra, *callbacks])
-    for cb in (ProgressCallback, NotebookProgressCallback): t.pop_callback(cb)
+    for cb in (ProgressCallback, NotebookProgressCallback, PrinterCallback): t.pop_callback(cb)  # ours instead
     t.add_callback(Progress())
     for cb in callbacks:
         if hasattr(cb, 'trainer'): cb.trainer = t  # callbacks that log their own numbers (`evals.Level1Progress`)

@@ -228,6 +228,7 @@ _rel_link = re.compile(r'(?<!!)\[([^\]]+)\]\((?![a-z]+:|/)([^)\s#]+\.(?:html|ipy
 def page_links(md, links):
     "Links to other pages (`x.ipynb`, `x.html`, nbdev's links to the published site) as relative HTML links."
     def html(text, page, anchor):
+        if anchor and anchor.startswith('#_'): return _md_code(text)  # a private name: not documented, no link
         return f'<a class="ftkit-link" href="{page}{anchor or ""}">{_md_code(text)}</a>'
     def rel(m):
         name = Path(m[2]).name
