@@ -4,7 +4,6 @@
     python tools/build_site.py --check-proc     # only nbdev's docs processing of each notebook: failing cells
     python tools/build_site.py --strict         # exit 1 on a notebook nbdev can't process, a cell that fails
     python tools/build_site.py --no-exec        # render the outputs stored in the notebooks (a quick look)
-    python tools/build_site.py --vendor-widgets # refresh tools/site/static/widgets/ from the npm registry
 
 Each notebook, in the order of `nbs/sidebar.yml` (notebooks missing from it come last, with a warning):
 1. runs top to bottom with nbclient (cwd `nbs/`, `FTKIT_CACHE` from the environment, offline, matplotlib's
@@ -15,7 +14,9 @@ Each notebook, in the order of `nbs/sidebar.yml` (notebooks missing from it come
    with two changes: a cell that fails is reported and the rest still run, and `#| export` code stays on the
    page (folded under its `show_doc`, as nbdev shows `#| exports`);
 3. has its Quarto options and markdown translated for myst-nb; Sphinx renders the lot with an API page per
-   module and its search. Widget views render from their saved state with the vendored html-manager.
+   module and its search. Widget views render from their saved state with jupyter-widgets' html-manager,
+   which the site serves itself (fetched once from the npm registry into build/static/, checked against its
+   published SHA-512).
 Each notebook's stderr (kernel, progress bars, warnings) goes to build/site-logs/.
 """
 import argparse, copy, json, os, re, shutil, subprocess, sys, tempfile, time, warnings
@@ -26,11 +27,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
-SITE = ROOT/'tools'/'site'                  # Sphinx conf.py, static files, vendored widget JS
+SITE = ROOT/'tools'/'site'                  # Sphinx conf.py and static files
 SRC = ROOT/'build'/'site'                   # generated Sphinx sources (git-ignored)
 LOGS = ROOT/'build'/'site-logs'             # each notebook's stderr during the build
 OUT = ROOT/'_docs'
-WIDGETS_NPM = '@jupyter-widgets/html-manager@1.0.15'
+WIDGETS = ROOT/'build'/'static'/'widgets'  # html-manager's embed.js and fonts (git-ignored, fetched once)
+WIDGETS_TGZ = 'https://registry.npmjs.org/@jupyter-widgets/html-manager/-/html-manager-1.0.15.tgz'
+WIDGETS_SHA512 = ('5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==')
 MIXED = 'imports and other code'            # nbdev's warning for cells it runs because they import something
 
 # ---------------------------------------------------------------- which notebooks, in which order
@@ -482,6 +485,7 @@ def sphinx(quiet=True):
     "Render SRC into OUT with Sphinx (built in build/, beside which myst-nb writes its images); its warnings."
     html = ROOT/'build'/'site-html'
     shutil.rmtree(html, ignore_errors=True)
+    fetch_widgets()  # conf.py serves build/static/ beside tools/site/static/
     cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-c', str(SITE), '-E', '-q' if quiet else '-v',
            '-d', str(ROOT/'build'/'site-doctrees'), str(SRC), str(html)]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -497,20 +501,24 @@ def external_refs(out=OUT):
     return [(str(p.relative_to(out)), m.group(0)) for p in out.rglob('*.html')
             for m in _external.finditer(p.read_text())]
 
-def vendor_widgets():
-    "Refresh tools/site/static/widgets/ from the npm registry (html-manager's standalone embed.js and fonts)."
-    dest = SITE/'static'/'widgets'
-    with tempfile.TemporaryDirectory() as d:
-        subprocess.run(['npm', 'pack', '--silent', WIDGETS_NPM], cwd=d, check=True, capture_output=True)
-        subprocess.run(['tar', 'xzf', str(next(Path(d).glob('*.tgz')))], cwd=d, check=True)
-        dist = Path(d)/'package'/'dist'
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True)
-        for f in ['embed.js', 'embed.js.LICENSE.txt', *[p.name for p in dist.glob('*.woff2')]]:
-            shutil.copy(dist/f, dest/f)
-    (dest/'SOURCE').write_text(f'npm pack {WIDGETS_NPM}: dist/embed.js, its licence notes and fonts '
-                               '(BSD-3-Clause).\nRefresh with: python tools/build_site.py --vendor-widgets\n')
-    print(f'vendored {WIDGETS_NPM} into {dest.relative_to(ROOT)}')
+def fetch_widgets(dest=WIDGETS):
+    "html-manager's standalone `embed.js`, its licence notes and fonts in `dest`, from the npm registry, once."
+    if (dest/'embed.js').exists(): return dest
+    import base64, hashlib, io, tarfile, urllib.request
+    data = urllib.request.urlopen(WIDGETS_TGZ, timeout=120).read()
+    if base64.b64encode(hashlib.sha512(data).digest()).decode() != WIDGETS_SHA512:
+        raise SystemExit(f'{WIDGETS_TGZ}: not the published file (SHA-512 differs)')
+    tmp = dest.with_name(dest.name + '.tmp')
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        for m in tar.getmembers():
+            name = Path(m.name)
+            wanted = name.suffix == '.woff2' or name.name in ('embed.js', 'embed.js.LICENSE.txt')
+            if name.parent == Path('package/dist') and wanted:
+                (tmp/name.name).write_bytes(tar.extractfile(m).read())
+    os.replace(tmp, dest)
+    return dest
 
 # ---------------------------------------------------------------- reports
 
@@ -553,9 +561,7 @@ def main(argv=None):
     p.add_argument('--strict', action='store_true', help='exit 1 on any processing failure or cell error')
     p.add_argument('--no-exec', action='store_true', help="don't execute: render stored outputs only")
     p.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1), help='notebooks at a time')
-    p.add_argument('--vendor-widgets', action='store_true', help='refresh the vendored widget JS from npm')
     a = p.parse_args(argv)
-    if a.vendor_widgets: return vendor_widgets()
     t0 = time.time()
     entries, extra = site_notebooks()
     names = [f for _, files in entries for f in files] + extra

@@ -2,7 +2,8 @@
 from pathlib import Path
 from nbdev.config import get_config
 
-project = get_config(Path(__file__).resolve().parents[2]).title
+ROOT = Path(__file__).resolve().parents[2]
+project = get_config(ROOT).title
 html_title = project
 author = 'ftkit developers'
 
@@ -19,7 +20,7 @@ suppress_warnings = ['myst.header', 'mystnb.unknown_mime_type', 'misc.highlighti
 default_role = 'code'                       # `name` in docstrings is code, as in the notebooks
 
 html_theme = 'furo'
-html_static_path = ['static']
+html_static_path = ['static', str(ROOT/'build'/'static')]  # the second: widget JS build_site.py fetched
 html_css_files = ['ftkit.css']
 html_js_files = ['ftkit.js']
 html_copy_source = False                    # the notebooks are in the repository; keep the site small
