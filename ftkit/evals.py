@@ -11,13 +11,15 @@ __all__ = ['CALC_OPS', 'NO_COLUMN_OPS', 'FILTER_OPS', 'NO_VALUE_OPS', 'LIST_OPS'
            'check_integers', 'check_time_window', 'query_range', 'check_granularity', 'query_column_refs',
            'check_columns_exist', 'check_known_keys', 'parse_query', 'CheckResult', 'check_query', 'check_rows',
            'eval_report', 'format_report', 'plot_report', 'failing_examples', 'eval_cases', 'run_evals',
-           'evaluate_model', 'log_history', 'read_history', 'plot_history', 'Level1Progress', 'BaseReport', 'mutate']
+           'evaluate_model', 'log_history', 'read_history', 'plot_history', 'check_in_training', 'Level1Progress',
+           'BaseReport', 'mutate']
 
 # %% ../nbs/09_evals.ipynb #874b2618
 import ast, json, re, time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+import ftkit.files  # before transformers: it quiets bitsandbytes' note about CPU kernels
 from transformers import TrainerCallback
 
 # %% ../nbs/09_evals.ipynb #53893973
@@ -366,6 +368,13 @@ def plot_history(path, ax=None, label='run'):
     return ax
 
 # %% ../nbs/09_evals.ipynb #4d3d7d72
+def check_in_training(model, tok, cases, max_new_tokens) -> dict:
+    "The Level-1 report of `model` on `cases`, generated in eval mode; the model is left in the mode it was in."
+    was_training = model.training
+    report, _ = run_evals(model.eval(), tok, cases, max_new_tokens, progress=False)
+    if was_training: model.train()
+    return report
+
 class Level1Progress(TrainerCallback):
     "Every `every` steps (None: a tenth of the run), Level-1 check the first `rows` held-out `cases`."
     def __init__(self, cases, every=None, rows=32, max_new_tokens=256):
@@ -373,9 +382,8 @@ class Level1Progress(TrainerCallback):
         self.trainer, self.seconds = None, 0.0
 
     def _check(self, model, tok, state):
-        t0, was_training = time.time(), model.training
-        rep, _ = run_evals(model.eval(), tok, self.cases, self.max_new_tokens, progress=False)
-        if was_training: model.train()
+        t0 = time.time()
+        rep = check_in_training(model, tok, self.cases, self.max_new_tokens)
         self.seconds += time.time() - t0
         if self.trainer.args.world_size == 1:
             self.trainer.log({'level1_pass_rate': rep['pass_rate'], 'level1_rows': rep['n']})
@@ -399,8 +407,7 @@ class BaseReport(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
         if state.global_step or not state.is_world_process_zero: return  # resumed: the base is long gone
-        self.report, _ = run_evals(model.eval(), processing_class, self.cases, self.max_new_tokens, progress=False)
-        model.train()
+        self.report = check_in_training(model, processing_class, self.cases, self.max_new_tokens)
         print(f"base model before fine-tuning: Level-1 pass rate {self.report['pass_rate']:.1%} "
               f"({self.report['passed']}/{self.report['n']})", flush=True)
 

@@ -14,8 +14,8 @@ __all__ = ['DOMAINS', 'FIRST_NAMES', 'PLACES', 'THINGS', 'COLORS', 'DAYS', 'SYST
            'value_for', 'lesson_record', 'lesson_story', 'prose_chunks', 'lesson_echo', 'lesson_copy_words',
            'max_items_at', 'example', 'base_tokenizer', 'train_tokenizer', 'build_tokenizer', 'base_config',
            'new_model', 'encode', 'example_pools', 'batches', 'collate', 'lr_at', 'greedy', 'lookup_accuracy',
-           'starting_point', 'evaluate', 'pretrain', 'sha256', 'run_record', 'model_card', 'audit', 'main',
-           'template_fragments', 'task_phrases', 'task_leaks']
+           'starting_point', 'evaluate', 'pretrain', 'sha256', 'run_record', 'model_card', 'main', 'template_fragments',
+           'task_phrases', 'held_out_questions', 'task_leaks', 'audit']
 
 # %% ../nbs/93_pretrain.ipynb #8c988b71
 import ast, hashlib, json, math, random, re, sysconfig, time
@@ -620,15 +620,6 @@ The run is seeded: the same command draws the same lessons in the same order fro
 model.safetensors sha256: `{record['sha256']['model.safetensors']}`
 """
 
-# %% ../nbs/93_pretrain.ipynb #ff532da5
-def audit(steps=6000, batch=16, seed=0) -> Counter:
-    "Task leaks in every example a run of `steps` x `batch` trains on (the prose and the lessons)."
-    words, eval_words, prose = sources()
-    texts = [''.join(e) for exs, _ in example_pools(words, prose, seed, steps, batch) for e in exs]
-    rows = [json.loads(line) for line in bundled('ftkit:honeycomb/test.jsonl').read_text().splitlines()]
-    questions = [re.search(r'NLQ: "(.*)"', r['conversations'][1]['value'])[1] for r in rows]
-    return task_leaks(texts, questions, english=set(words + eval_words))
-
 # %% ../nbs/93_pretrain.ipynb #d8a6d26c
 def main(argv=None):
     "`python -m ftkit.pretrain --out DIR`: pretrain, then write the run's record and model card into DIR."
@@ -695,6 +686,11 @@ def task_phrases() -> dict:
     out['NLQ label'] = 'NLQ'
     return out
 
+def held_out_questions() -> list:
+    "The questions of the held-out split that ships with ftkit (`ftkit:honeycomb/test.jsonl`)."
+    rows = [json.loads(line) for line in bundled('ftkit:honeycomb/test.jsonl').read_text().splitlines()]
+    return [re.search(r'NLQ: "(.*)"', r['conversations'][1]['value'])[1] for r in rows]
+
 def task_leaks(texts, questions, english=frozenset()) -> Counter:
     "How often `texts` hold a Honeycomb column (one-word ones unless in `english`), phrase, or test question."
     import ftkit.synth as hc
@@ -711,6 +707,13 @@ def task_leaks(texts, questions, english=frozenset()) -> Counter:
     for q in questions:
         if q in blob: found[f'test question: {q}'] += 1
     return found
+
+# %% ../nbs/93_pretrain.ipynb #ff532da5
+def audit(steps=6000, batch=16, seed=0) -> Counter:
+    "Task leaks in every example a run of `steps` x `batch` trains on (the prose and the lessons)."
+    words, eval_words, prose = sources()
+    texts = [''.join(e) for exs, _ in example_pools(words, prose, seed, steps, batch) for e in exs]
+    return task_leaks(texts, held_out_questions(), english=set(words + eval_words))
 
 # %% ../nbs/93_pretrain.ipynb #4237d0e9
 if __name__ == '__main__': main()
